@@ -1,0 +1,143 @@
+/*
+ * plog.h — the partition log: durable append, zero-copy read, recovery.
+ *
+ * On disk (Kafka's layout, so Kafka people can read it):
+ *   <log.dirs>/<topic>-<partition>/
+ *     00000000000000000000.log        record batches v2, as sent, base offsets rewritten
+ *     00000000000000000000.index      8-byte entries: relative offset int32, file position int32 (big-endian)
+ *     00000000000000000000.timeindex  12-byte entries: timestamp int64, relative offset int32
+ *     00000000000000368769.log ...    next segment, named by its base offset (20 digits)
+ *   <log.dirs>/recovery-point-offset-checkpoint   Kafka's text format:
+ *     "0\n<count>\n<topic> <partition> <offset>\n..."
+ *   <log.dirs>/.clean-shutdown       present only after a clean stop
+ *
+ * Invariants:
+ *  1. Batches in a partition have strictly increasing, contiguous offsets:
+ *     next batch's base offset == previous batch's last offset + 1.
+ *  2. Every byte below the recovery point is on stable storage and valid;
+ *     recovery scans only segments at or after it (all of them after an
+ *     unclean stop without a checkpoint).
+ *  3. An acks=all waiter is called only after fdatasync covered its batch
+ *     (and, for a new segment, the directory entry) — group commit: one
+ *     fdatasync per partition per flusher round serves every waiter.
+ *  4. Index entries are sparse (one per log.index.interval.bytes), point at
+ *     batch starts, and are strictly increasing in both columns. Indexes are
+ *     rebuilt from the log for every recovered segment.
+ *  5. high watermark == log end offset on a single node (Kafka semantics:
+ *     readers see appended data before it is flushed; acks=all answers wait
+ *     for the flush).
+ *
+ * Threads: every function is safe from any thread. A per-partition mutex
+ * guards append and the segment list; offsets readers need (start, end,
+ * high watermark) are atomics. plog_read returns a referenced fileref so a
+ * segment stays open while its range is being sent, even if the segment is
+ * deleted meanwhile.
+ */
+#ifndef RUNNEL_LOG_PLOG_H
+#define RUNNEL_LOG_PLOG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "util/buf.h"
+
+struct plog;
+struct logdir;
+
+/* Per-partition settings (topic config over broker defaults). */
+struct plog_config {
+	int64_t segment_bytes;          /* roll when the active segment would exceed this */
+	int64_t segment_ms;             /* roll when the active segment is older (first batch's wall time) */
+	int32_t index_interval_bytes;   /* bytes between index entries */
+	int32_t index_max_bytes;        /* roll when an index would exceed this */
+	int64_t flush_messages;         /* flush after this many unflushed records (INT64_MAX: never) */
+	int64_t flush_ms;               /* flush data older than this (-1: never by time) */
+	bool log_append_time;           /* message.timestamp.type=LogAppendTime */
+};
+
+struct plog_append_result {
+	int64_t base_offset;       /* offset of the first record appended */
+	int64_t last_offset;       /* offset of the last record appended */
+	int64_t log_append_time;   /* -1 unless LogAppendTime */
+	int64_t log_start_offset;
+};
+
+/* Appends a record set of one or more already-validated batches (n bytes,
+ * writable: BaseOffset, PartitionLeaderEpoch and for LogAppendTime the
+ * timestamps are rewritten in place). Rolls segments as configured. The data
+ * is written (page cache) but not necessarily durable when this returns.
+ * Returns KAFKA_NONE, or KAFKA_KAFKA_STORAGE_ERROR after an I/O error (the
+ * partition then refuses appends until reopened: sticky, as sqlite's
+ * pager). Calls delay_notify() on success. */
+int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
+		struct plog_append_result *res);
+
+/* Calls cb(arg, err) once every offset < end_offset is on stable storage
+ * (err KAFKA_NONE), or the partition failed (KAFKA_KAFKA_STORAGE_ERROR). cb
+ * runs on the flusher thread, or inline when already durable; it must be
+ * quick (post to a loop). Returns 0. */
+typedef void (*plog_durable_fn)(void *arg, int err);
+int plog_when_durable(struct plog *pl, int64_t end_offset, plog_durable_fn cb, void *arg);
+
+/* A range of stored bytes for a fetch: whole batches from one segment. */
+struct plog_slice {
+	struct fileref *file;  /* referenced: caller unrefs (or hands to wbuf_file) */
+	uint64_t pos;          /* file position of the first batch */
+	uint64_t len;          /* 0 when nothing to return */
+};
+
+/* Reads from `offset`: the first batch returned is the one containing
+ * offset (a fetch inside a batch returns that whole batch; the client skips
+ * the records it does not want). Returns batches that end at or below
+ * max_offset (exclusive: pass the high watermark), whole batches only, at
+ * most max_bytes — except that when min_one is true the first batch is
+ * returned even if larger (KIP-74). Returns KAFKA_NONE (slice may be empty at
+ * the end of the log) or KAFKA_OFFSET_OUT_OF_RANGE (offset < start or > end). */
+int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_bytes,
+	      bool min_one, struct plog_slice *out);
+
+int64_t plog_start_offset(const struct plog *pl);   /* log start offset */
+int64_t plog_end_offset(const struct plog *pl);     /* log end offset (next offset) */
+int64_t plog_high_watermark(const struct plog *pl); /* == end offset on one node */
+int64_t plog_size_bytes(const struct plog *pl);     /* sum of segment sizes */
+
+/* ListOffsets by timestamp: the earliest offset whose batch max timestamp
+ * is >= ts (via the time index, then a scan). Returns KAFKA_NONE and sets
+ * *offset and *timestamp, or sets *offset = -1 when no such record. */
+int plog_offset_for_time(struct plog *pl, int64_t ts, int64_t *offset, int64_t *timestamp);
+/* ListOffsets MAX_TIMESTAMP (-3): the offset and timestamp of the record
+ * with the largest timestamp; *offset = -1 on an empty log. */
+int plog_max_timestamp(struct plog *pl, int64_t *offset, int64_t *timestamp);
+
+/* Flushes everything now (fdatasync), on the calling thread. */
+int plog_flush(struct plog *pl);
+/* The partition's recovery point: every offset below it is durable. */
+int64_t plog_recovery_point(const struct plog *pl);
+const char *plog_dir(const struct plog *pl);
+
+/* ------------------------------------------------------------ the log dir */
+
+/* The log directory: owns the flusher thread (group commit), the
+ * recovery-point checkpoint and the registry of open partitions. */
+/* Opens (creating if needed) the log dir. Reads the recovery-point
+ * checkpoint and the clean-shutdown marker (then removes the marker, so a
+ * crash from now on is seen as unclean). Starts the flusher thread.
+ * flush_scheduler_ms: how often the flusher wakes for time-based flushes.
+ * Returns NULL with a message in err. */
+struct logdir *logdir_open(const char *path, int64_t flush_scheduler_ms, char *err, size_t errlen);
+/* Opens (recovering) or creates the partition dir <topic>-<partition>. */
+int logdir_plog_open(struct logdir *ld, const char *topic, int32_t partition,
+		     const struct plog_config *cfg, struct plog **out);
+/* Closes a partition (flushes; it leaves the registry). */
+void logdir_plog_close(struct logdir *ld, struct plog *pl);
+/* Deletes a partition: renames its dir to <topic>-<partition>.<suffix>-delete
+ * at once, closes it, removes the files asynchronously. In-flight reads keep
+ * working through their filerefs. */
+void logdir_plog_delete(struct logdir *ld, struct plog *pl);
+/* Writes recovery-point-offset-checkpoint for every open partition (tmp,
+ * fsync, rename, fsync dir). */
+int logdir_checkpoint(struct logdir *ld);
+/* Flushes every partition, writes the checkpoint and the clean-shutdown
+ * marker, stops the flusher, closes everything. */
+void logdir_close(struct logdir *ld);
+const char *logdir_path(const struct logdir *ld);
+#endif

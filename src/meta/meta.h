@@ -1,0 +1,104 @@
+/*
+ * meta.h — cluster metadata: topics, partitions, topic configs, cluster id.
+ *
+ * The metadata is a log (DESIGN.md "Metadata is a log"): every change is a
+ * metadata record appended durably (fdatasync) to the metadata log
+ * <log.dirs>/__cluster_metadata-0/ and only then applied to the in-memory
+ * image. Start-up loads the latest snapshot, then replays the records after
+ * it. When the log grows past metadata.log.max.snapshot.interval.bytes a
+ * snapshot of the whole image is written (tmp, fsync, rename) and the log
+ * restarts after it. Clustering will replicate this same log with Raft.
+ *
+ * Record types (each versioned, own binary layout documented in metalog.c):
+ *   TOPIC           name, topic id (UUID v4), partition count
+ *   PARTITIONS      topic id, new partition count (CreatePartitions)
+ *   TOPIC_CONFIG    topic id, key, value (NULL value = delete override)
+ *   REMOVE_TOPIC    topic id
+ *   CLUSTER         cluster id (first start)
+ *
+ * Threads: lookups are safe from any thread (a rwlock around the image;
+ * returned topics are reference-counted so a concurrent delete cannot free
+ * them). Mutations are serialized by a mutex and block the caller for one
+ * fdatasync of the metadata log (admin requests are rare).
+ */
+#ifndef RUNNEL_META_META_H
+#define RUNNEL_META_META_H
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct logdir;
+struct plog;
+
+struct kv { char *key; char *value; };  /* value NULL = null */
+
+struct partition {
+	struct topic *topic;     /* borrowed: the topic owns its partitions */
+	int32_t index;
+	int32_t leader_epoch;    /* 0 on a single node */
+	struct plog *log;        /* owned by the topic while it lives */
+};
+
+struct topic {
+	char *name;              /* owned */
+	uint8_t id[16];          /* topic id (UUID) */
+	int32_t npartitions;
+	struct partition **parts;/* owned array of owned partitions */
+	struct kv *configs;      /* owned topic-level overrides */
+	size_t nconfigs;
+	bool internal;           /* name starts with "__" */
+	atomic_int refs;         /* image holds one; lookups add one each */
+};
+
+struct meta;
+
+/* Opens the metadata log in the first log dir, replays it, opens every
+ * partition's log through ld. Returns NULL with a message in err. The
+ * config is borrowed for the meta's lifetime. */
+struct meta *meta_open(const struct config *cfg, struct logdir *ld, char *err, size_t errlen);
+/* Closes partitions (not their files) and the metadata log. */
+void meta_close(struct meta *m);
+
+const char *meta_cluster_id(const struct meta *m);
+
+/* Lookups: a referenced topic or NULL. Release with topic_unref. */
+struct topic *meta_topic_find(struct meta *m, const char *name, size_t len);
+struct topic *meta_topic_find_id(struct meta *m, const uint8_t id[16]);
+void topic_ref(struct topic *t);
+void topic_unref(struct topic *t);
+/* All topics, referenced, sorted by name. Caller frees with meta_topics_free. */
+struct topic **meta_topics_list(struct meta *m, size_t *n);
+void meta_topics_free(struct topic **v, size_t n);
+
+/* Topic name rules (Kafka's): 1..249 chars of [a-zA-Z0-9._-], not "." or "..".
+ * Returns 0 or -1 with the reason in err. */
+int meta_topic_name_valid(const char *name, size_t len, char *err, size_t errlen);
+
+/* Creates a topic. partitions -1 / rf -1 mean the broker defaults. rf other
+ * than 1 fails with KAFKA_INVALID_REPLICATION_FACTOR until clustering.
+ * configs are validated (topic_config_validate). validate_only: check only.
+ * Returns a Kafka code (NONE, TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
+ * INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG,
+ * KAFKA_STORAGE_ERROR) with a message in err; *out (if non-NULL) gets a
+ * referenced topic on success (NULL when validate_only). */
+int meta_topic_create(struct meta *m, const char *name, int32_t partitions, int32_t rf,
+		      const struct kv *configs, size_t nconfigs, bool validate_only,
+		      struct topic **out, char *err, size_t errlen);
+/* Deletes a topic and its partitions' data. Returns NONE,
+ * UNKNOWN_TOPIC_OR_PARTITION, TOPIC_DELETION_DISABLED, INVALID_TOPIC_EXCEPTION
+ * (internal topics), KAFKA_STORAGE_ERROR. */
+int meta_topic_delete(struct meta *m, struct topic *t);
+/* Raises the partition count to total. Returns NONE, INVALID_PARTITIONS
+ * (total <= current or > 1e6), UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR. */
+int meta_partitions_create(struct meta *m, struct topic *t, int32_t total, bool validate_only,
+			   char *err, size_t errlen);
+/* Sets (value non-NULL) or removes a topic config override. */
+int meta_topic_config_set(struct meta *m, struct topic *t, const char *key, const char *value,
+			  char *err, size_t errlen);
+/* The effective value of a topic config key (override or broker default),
+ * written to out; *is_default set when no override exists. */
+void meta_topic_config_get(struct meta *m, const struct topic *t, const char *key,
+			   char *out, size_t outlen, bool *is_default);
+#endif

@@ -1,0 +1,111 @@
+/*
+ * batch.h — record batch v2 (magic 2): parse, validate, rewrite.
+ *
+ * The stored format is the wire format (PROTOCOL.md §4): a batch is kept on
+ * disk exactly as the producer sent it, with only BaseOffset (and, for
+ * LogAppendTime, MaxTimestamp, which forces a CRC recompute) rewritten.
+ *
+ *   off  field                 type   notes
+ *    0   BaseOffset            int64  set by the broker
+ *    8   BatchLength           int32  bytes after this field
+ *   12   PartitionLeaderEpoch  int32  set by the broker; not in the CRC
+ *   16   Magic                 int8   2
+ *   17   CRC                   uint32 CRC-32C over [21, end)
+ *   21   Attributes            int16  codec bits 0-2, timestamp type bit 3,
+ *                                     transactional bit 4, control bit 5
+ *   23   LastOffsetDelta       int32
+ *   27   BaseTimestamp         int64
+ *   35   MaxTimestamp          int64
+ *   43   ProducerId            int64
+ *   51   ProducerEpoch         int16
+ *   53   BaseSequence          int32
+ *   57   RecordsCount          int32
+ *   61   Records...
+ *
+ * A valid batch (batch_validate): length >= 61-12 and consistent with the
+ * bytes present; magic 2; CRC matches; RecordsCount >= 0 and
+ * LastOffsetDelta == RecordsCount - 1 when count > 0; for uncompressed
+ * batches every record parses (varint lengths within the batch, offset
+ * deltas 0..count-1 in order) and exactly RecordsCount records fill the
+ * payload. Compressed payloads are stored as sent (decompression checks
+ * come with the log-lifecycle issue).
+ */
+#ifndef RUNNEL_RECORD_BATCH_H
+#define RUNNEL_RECORD_BATCH_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	BATCH_LOG_OVERHEAD = 12,     /* BaseOffset + BatchLength */
+	BATCH_HEADER_SIZE = 61,      /* RECORD_BATCH_OVERHEAD */
+	BATCH_ATTR_CODEC_MASK = 0x07,
+	BATCH_ATTR_LOG_APPEND_TIME = 0x08,
+	BATCH_ATTR_TRANSACTIONAL = 0x10,
+	BATCH_ATTR_CONTROL = 0x20,
+};
+
+enum batch_codec { CODEC_NONE = 0, CODEC_GZIP = 1, CODEC_SNAPPY = 2, CODEC_LZ4 = 3, CODEC_ZSTD = 4 };
+
+/* Decoded header fields of one batch (host byte order). */
+struct batch_hdr {
+	int64_t base_offset;
+	int32_t batch_length;        /* bytes after the BatchLength field */
+	int32_t partition_leader_epoch;
+	int8_t  magic;
+	uint32_t crc;
+	int16_t attributes;
+	int32_t last_offset_delta;
+	int64_t base_timestamp;
+	int64_t max_timestamp;
+	int64_t producer_id;
+	int16_t producer_epoch;
+	int32_t base_sequence;
+	int32_t records_count;
+};
+
+static inline size_t batch_total_size(const struct batch_hdr *h) { return (size_t)h->batch_length + BATCH_LOG_OVERHEAD; }
+static inline int64_t batch_last_offset(const struct batch_hdr *h) { return h->base_offset + h->last_offset_delta; }
+
+/* Parses the 61-byte header at p (n bytes available). Returns 0, or -1 if
+ * n < 61 or magic != 2 (no CRC check). Pure; any thread. */
+int batch_parse_header(const uint8_t *p, size_t n, struct batch_hdr *out);
+
+/* Fully validates one batch occupying exactly n bytes at p (see the rule
+ * above). Returns a Kafka error code: KAFKA_NONE, KAFKA_CORRUPT_MESSAGE
+ * (CRC, lengths, magic), KAFKA_INVALID_RECORD (records that do not parse or
+ * do not match the count), KAFKA_UNSUPPORTED_COMPRESSION_TYPE (codec > 4).
+ * Fills *out when non-NULL. */
+int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *out);
+
+/* Splits a produce request's record set (n bytes) into batches, validating
+ * each: calls fn(arg, batch_ptr, batch_len, hdr) per batch; stops at the
+ * first error and returns it. A record set must hold at least one batch. */
+typedef int (*batch_each_fn)(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h);
+int batch_foreach(uint8_t *p, size_t n, batch_each_fn fn, void *arg);
+
+/* In-place rewrites. set_base_offset does not touch the CRC (BaseOffset is
+ * outside it). set_log_append_time sets the timestamp-type bit and
+ * MaxTimestamp and recomputes the CRC. */
+void batch_set_base_offset(uint8_t *p, int64_t base_offset);
+void batch_set_leader_epoch(uint8_t *p, int32_t epoch);
+void batch_set_log_append_time(uint8_t *p, size_t n, int64_t ts_ms);
+
+/* ---- records inside an uncompressed batch (tests, tools, fuzzing) ---- */
+struct record_view {
+	int64_t timestamp_delta;
+	int32_t offset_delta;
+	int32_t key_len;   const uint8_t *key;   /* key_len -1: null */
+	int32_t value_len; const uint8_t *value; /* value_len -1: null */
+	int32_t headers_count;
+	const uint8_t *headers; size_t headers_len; /* raw header bytes */
+};
+/* Iterates the records of an uncompressed batch's payload. Returns 0 and
+ * fills *rec, 1 at the end, -1 on malformed input. *pos starts at 0. */
+int batch_next_record(const uint8_t *payload, size_t len, size_t *pos, struct record_view *rec);
+
+/* Builds an uncompressed batch with the given records (keys/values may be
+ * NULL), for tests and internal writers. Returns malloc'd bytes, *len set. */
+uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
+		     const char *const *keys, const char *const *values, size_t *len);
+#endif

@@ -1,0 +1,129 @@
+/*
+ * config.h — broker configuration with Kafka's key names and defaults.
+ *
+ * Sources, later wins: built-in default < properties file < --override
+ * key=value (as kafka-server-start.sh takes them). Every key is described
+ * once in the table in config.c (name, type, default, doc, field offset);
+ * parsing, validation, DescribeConfigs and `runnel --help` all read that
+ * table. Unknown keys in a file are reported at start-up (warning) and kept
+ * out of the struct.
+ *
+ * Topic-level keys (retention.ms, segment.bytes, ...) have a broker-level
+ * synonym (log.retention.ms, log.segment.bytes, ...); topic_config_keys[]
+ * lists them with that synonym, for CreateTopics validation and
+ * DescribeConfigs on a topic.
+ */
+#ifndef RUNNEL_UTIL_CONFIG_H
+#define RUNNEL_UTIL_CONFIG_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+struct config {
+	/* listeners */
+	char *listeners;            /* "PLAINTEXT://localhost:9092" */
+	char *advertised_listeners; /* NULL: same as listeners */
+	int32_t node_id;            /* node.id / broker.id, default 1 */
+	char *cluster_id;           /* generated at first start if NULL; stored in meta.properties */
+	/* storage */
+	char *log_dirs;             /* "./data" (log.dirs, first dir only for now) */
+	int64_t log_segment_bytes;  /* 1 GiB */
+	int64_t log_roll_ms;        /* 7 days */
+	int32_t log_index_interval_bytes;  /* 4096 */
+	int32_t log_index_size_max_bytes;  /* 10 MiB */
+	int64_t log_flush_interval_messages; /* INT64_MAX: no count-based flush */
+	int64_t log_flush_interval_ms;       /* -1: unset (acks=all still flushes) */
+	int64_t log_flush_scheduler_interval_ms; /* how often the flusher checks time-based flush */
+	int64_t log_retention_ms;    /* 7 days; enforced by the log-lifecycle issue */
+	int64_t log_retention_bytes; /* -1 */
+	int64_t log_retention_check_interval_ms;
+	char *log_cleanup_policy;    /* "delete" */
+	char *log_message_timestamp_type; /* "CreateTime" | "LogAppendTime" */
+	char *compression_type;      /* "producer" */
+	int32_t message_max_bytes;   /* 1048588 */
+	/* topics */
+	int32_t num_partitions;           /* 1 */
+	int16_t default_replication_factor; /* 1 */
+	bool auto_create_topics_enable;   /* true */
+	bool delete_topic_enable;         /* true */
+	/* network */
+	int32_t num_network_threads;      /* event loops; 0 = one per core */
+	int32_t socket_request_max_bytes; /* 104857600 */
+	int64_t connections_max_idle_ms;  /* 600000 */
+	int32_t socket_send_buffer_bytes; /* -1: OS default */
+	int32_t socket_receive_buffer_bytes;
+	int32_t fetch_max_bytes;          /* 57671680 */
+	/* metadata log */
+	int64_t metadata_log_max_snapshot_interval_bytes; /* snapshot when the metadata log grows past this */
+	/* groups (used by the consumer-group issue) */
+	int32_t offsets_topic_num_partitions; /* 50 */
+	int32_t group_initial_rebalance_delay_ms; /* 3000 */
+	int32_t group_min_session_timeout_ms;     /* 6000 */
+	int32_t group_max_session_timeout_ms;     /* 1800000 */
+	/* logging */
+	char *log_level;                  /* runnel's own: "info" */
+	/* bookkeeping: explicitly_set[i] != 0 when config_keys[i] came from a file or override */
+	unsigned char explicitly_set[96];
+};
+
+enum config_type { CFG_STRING, CFG_INT, CFG_LONG, CFG_SHORT, CFG_BOOL, CFG_LIST, CFG_CLASS };
+
+/* Where a value came from, numbered as DescribeConfigs' ConfigSource. */
+enum config_source {
+	CFG_SRC_UNKNOWN = 0,
+	CFG_SRC_DYNAMIC_TOPIC = 1,
+	CFG_SRC_DYNAMIC_BROKER = 2,
+	CFG_SRC_DYNAMIC_DEFAULT_BROKER = 3,
+	CFG_SRC_STATIC_BROKER = 4,
+	CFG_SRC_DEFAULT = 5,
+};
+
+struct config_key {
+	const char *name;        /* Kafka's key, "log.segment.bytes" */
+	enum config_type type;
+	const char *def;         /* default as text, NULL = null */
+	size_t offset;           /* in struct config; SIZE_MAX = accepted, not stored */
+	int64_t min, max;        /* numeric bounds (inclusive) */
+	bool read_only;          /* as DescribeConfigs reports it */
+	bool sensitive;
+	const char *doc;         /* one line, for --help */
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+
+/* Fills c with defaults. Strings are heap-owned by c; config_fini frees. */
+void config_defaults(struct config *c);
+void config_fini(struct config *c);
+/* Sets one key from text. Returns 0, or -1 with a message in err
+ * ("log.segment.bytes: not an integer: 'abc'"). Unknown key: returns 1. */
+int config_set(struct config *c, const char *key, const char *val, char *err, size_t errlen);
+/* Reads a properties file (# and ! comments, key=value or key: value,
+ * trimmed). Unknown keys are logged as warnings. Returns 0 or -1 (err). */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Finds the table entry for key, or NULL. */
+const struct config_key *config_key_find(const char *key);
+/* Formats the current value of k in c as text (for DescribeConfigs). */
+void config_value_text(const struct config *c, const struct config_key *k, char *out, size_t outlen);
+/* Marks key as explicitly set (file/override) so DescribeConfigs reports
+ * STATIC_BROKER_CONFIG; config_source() reads it back. */
+enum config_source config_source_of(const struct config *c, const struct config_key *k);
+
+/* ---- topic-level keys ---- */
+struct topic_config_key {
+	const char *name;          /* "retention.ms" */
+	const char *broker_synonym;/* "log.retention.ms", or NULL */
+	enum config_type type;
+	int64_t min, max;          /* numeric bounds */
+	const char *const *allowed;/* NULL-terminated list for enums, or NULL */
+};
+extern const struct topic_config_key topic_config_keys[];
+extern const size_t topic_config_nkeys;
+const struct topic_config_key *topic_config_key_find(const char *name);
+/* Validates a topic-level value. Returns 0, or -1 with "retention.ms: ..." in err. */
+int topic_config_validate(const char *key, const char *val, char *err, size_t errlen);
+/* The effective default of a topic key: its broker synonym's value in c, or a
+ * built-in default when there is no synonym. Writes text into out. */
+void topic_config_default(const struct config *c, const char *key, char *out, size_t outlen);
+
+#endif
