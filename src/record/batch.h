@@ -79,8 +79,11 @@ int batch_parse_header(const uint8_t *p, size_t n, struct batch_hdr *out);
 int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *out);
 
 /* Splits a produce request's record set (n bytes) into batches, validating
- * each: calls fn(arg, batch_ptr, batch_len, hdr) per batch; stops at the
- * first error and returns it. A record set must hold at least one batch. */
+ * each: calls fn(arg, batch_ptr, batch_len, hdr) per valid batch; stops at
+ * the first error and returns it — a batch_validate code, fn's own non-zero
+ * return, KAFKA_CORRUPT_MESSAGE for a trailing partial batch, or
+ * KAFKA_INVALID_RECORD for an empty record set (Kafka: "must have at least
+ * one record batch"). fn may rewrite its batch in place. */
 typedef int (*batch_each_fn)(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h);
 int batch_foreach(uint8_t *p, size_t n, batch_each_fn fn, void *arg);
 
@@ -105,7 +108,12 @@ struct record_view {
 int batch_next_record(const uint8_t *payload, size_t len, size_t *pos, struct record_view *rec);
 
 /* Builds an uncompressed batch with the given records (keys/values may be
- * NULL), for tests and internal writers. Returns malloc'd bytes, *len set. */
+ * NULL, or hold NULL entries: null key/value), for tests and internal
+ * writers. Every record has timestamp delta 0 and offset delta i, no
+ * headers; BaseTimestamp == MaxTimestamp == base_ts; PartitionLeaderEpoch,
+ * ProducerId, ProducerEpoch and BaseSequence are -1; CreateTime. n == 0
+ * gives an empty batch (LastOffsetDelta -1). Returns malloc'd bytes (caller
+ * frees) with *len set, or NULL for n < 0 or out of memory. Any thread. */
 uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
 		     const char *const *keys, const char *const *values, size_t *len);
 #endif

@@ -66,7 +66,10 @@ struct config {
 	unsigned char explicitly_set[96];
 };
 
-enum config_type { CFG_STRING, CFG_INT, CFG_LONG, CFG_SHORT, CFG_BOOL, CFG_LIST, CFG_CLASS };
+/* Kafka's ConfigType names (DescribeConfigs reports them); CFG_DOUBLE was
+ * added at the end for min.cleanable.dirty.ratio. The stored width of a
+ * numeric field is config_key.width, not implied by the type. */
+enum config_type { CFG_STRING, CFG_INT, CFG_LONG, CFG_SHORT, CFG_BOOL, CFG_LIST, CFG_CLASS, CFG_DOUBLE };
 
 /* Where a value came from, numbered as DescribeConfigs' ConfigSource. */
 enum config_source {
@@ -87,6 +90,13 @@ struct config_key {
 	bool read_only;          /* as DescribeConfigs reports it */
 	bool sensitive;
 	const char *doc;         /* one line, for --help */
+	/* added by the config module (compatible additions) */
+	unsigned char width;     /* sizeof the field at offset; strings (STRING, LIST,
+				  * CLASS) are a heap-owned char * */
+	const char *const *allowed; /* NULL-terminated enum values (each list item for CFG_LIST), or NULL */
+	const char *overridden_by;  /* synonym that wins when explicitly set ("log.retention.ms"
+				     * for log.retention.minutes); NULL for primary keys */
+	int64_t scale;           /* stored value = given value * scale (hours -> ms); 0 = 1 */
 };
 
 extern const struct config_key config_keys[];
@@ -105,6 +115,10 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 const struct config_key *config_key_find(const char *key);
 /* Formats the current value of k in c as text (for DescribeConfigs). */
 void config_value_text(const struct config *c, const struct config_key *k, char *out, size_t outlen);
+/* True when k's current value is null (a NULL string, or a number whose
+ * default is null and that was never set, such as log.flush.interval.ms);
+ * config_value_text then writes "". */
+bool config_value_is_null(const struct config *c, const struct config_key *k);
 /* Marks key as explicitly set (file/override) so DescribeConfigs reports
  * STATIC_BROKER_CONFIG; config_source() reads it back. */
 enum config_source config_source_of(const struct config *c, const struct config_key *k);
@@ -116,6 +130,8 @@ struct topic_config_key {
 	enum config_type type;
 	int64_t min, max;          /* numeric bounds */
 	const char *const *allowed;/* NULL-terminated list for enums, or NULL */
+	const char *def;           /* Kafka's default as text, used when the broker
+				    * synonym is not in struct config or is null */
 };
 extern const struct topic_config_key topic_config_keys[];
 extern const size_t topic_config_nkeys;

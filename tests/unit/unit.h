@@ -19,11 +19,13 @@ extern struct unit_case unit_cases[];
 extern int unit_ncases;
 
 #define UNIT_MAX_CASES 512
-#define TEST(name) \
-	static void test_##name(void); \
-	__attribute__((constructor)) static void reg_##name(void) { \
-		unit_cases[unit_ncases].name = #name; unit_cases[unit_ncases++].fn = test_##name; } \
-	static void test_##name(void)
+/* The parameter is not called `name`: it would also replace the member
+ * name in `.name = ...`. */
+#define TEST(tname) \
+	static void test_##tname(void); \
+	__attribute__((constructor)) static void reg_##tname(void) { \
+		unit_cases[unit_ncases].name = #tname; unit_cases[unit_ncases++].fn = test_##tname; } \
+	static void test_##tname(void)
 
 #define CHECK(cond) do { if (!(cond)) { \
 	fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); exit(1); } } while (0)

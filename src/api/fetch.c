@@ -1,0 +1,219 @@
+/*
+ * fetch.c — Fetch (key 1), sessionless, with long polling.
+ *
+ * Reading: per partition plog_read() returns whole stored batches as a
+ * file range; the response carries it as a file piece sent with sendfile,
+ * so record bytes never pass through user space. A fetch offset inside a
+ * batch returns that whole batch (the client skips what it did not ask
+ * for). Limits: PartitionMaxBytes per partition and MaxBytes (v3+) for the
+ * response, except that the first batch of the first partition with data is
+ * returned even when larger (KIP-74), so a consumer never stalls on a big
+ * batch.
+ *
+ * Long poll: when fewer than MinBytes are available and MaxWaitMs > 0, the
+ * request parks as a delayed operation (src/delay) and is re-evaluated
+ * each time any partition gets data, and answered at MaxWaitMs at the
+ * latest. Errors (unknown partition, offset out of range) answer at once.
+ *
+ * Sessions (KIP-227, v7+): we decline them — the response's SessionId is
+ * always 0, which tells clients to keep sending full fetches. A request
+ * naming a session id we never gave gets FETCH_SESSION_ID_NOT_FOUND.
+ *
+ * Isolation: there are no transactions yet, so the last stable offset is
+ * the high watermark and read_committed gets an empty aborted list.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "delay/delay.h"
+#include "log/plog.h"
+#include "meta/meta.h"
+#include "proto_gen.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/evloop.h"
+
+typedef struct fetch_response_fetchable_topic_response topic_resp;
+typedef struct fetch_response_partition_data part_resp;
+
+struct fetch_op {
+	struct delayed_op op;        /* first: delay hands us back this pointer */
+	struct req *req;
+	struct fetch_request *rq;
+	struct fetch_response *resp;
+	struct fileref **files;      /* malloc'd; one per partition, NULL if none */
+	size_t nfiles;
+	int64_t bytes;               /* record bytes in the current fill */
+	bool error;                  /* some partition has an error */
+};
+
+static void release_files(struct fetch_op *fo)
+{
+	for (size_t i = 0; i < fo->nfiles; i++) {
+		if (fo->files[i])
+			fileref_unref(fo->files[i]);
+		fo->files[i] = NULL;
+	}
+}
+
+static void fill_partition(struct fetch_op *fo, struct topic *t,
+			   const struct fetch_request_fetch_partition *fp, part_resp *pr,
+			   int64_t *remaining, size_t slot)
+{
+	bool committed = fo->rq->isolation_level == 1;
+	pr->partition_index = fp->partition;
+	pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
+	pr->preferred_read_replica = -1;
+	pr->aborted_transactions.count = committed ? 0 : -1;
+	pr->records.len = 0;
+	if (!t || fp->partition < 0 || fp->partition >= t->npartitions) {
+		pr->error_code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+		fo->error = true;
+		return;
+	}
+	if (fp->current_leader_epoch > 0) { /* our epoch is 0: the client knows a newer leader than us */
+		pr->error_code = KAFKA_UNKNOWN_LEADER_EPOCH;
+		fo->error = true;
+		return;
+	}
+	struct plog *pl = t->parts[fp->partition]->log;
+	int64_t hw = plog_high_watermark(pl);
+	pr->high_watermark = hw;
+	pr->last_stable_offset = hw;
+	pr->log_start_offset = plog_start_offset(pl);
+
+	bool min_one = fo->bytes == 0;
+	int64_t limit = fp->partition_max_bytes < *remaining ? fp->partition_max_bytes : *remaining;
+	if (limit <= 0 && !min_one)
+		return;
+	struct plog_slice sl = { NULL, 0, 0 };
+	int err = plog_read(pl, fp->fetch_offset, hw, limit > 0 ? (size_t)limit : 0, min_one, &sl);
+	pr->error_code = (int16_t)err;
+	if (err != KAFKA_NONE) {
+		fo->error = true;
+		return;
+	}
+	if (sl.len == 0) {
+		if (sl.file)
+			fileref_unref(sl.file);
+		return;
+	}
+	fo->files[slot] = sl.file;
+	pr->records.file = sl.file;
+	pr->records.file_pos = sl.pos;
+	pr->records.len = (int32_t)sl.len;
+	fo->bytes += (int64_t)sl.len;
+	*remaining -= (int64_t)sl.len;
+}
+
+static int64_t req_max_bytes(const struct fetch_op *fo)
+{
+	/* MaxBytes exists from v3; below that only per-partition limits apply. */
+	int64_t m = fo->rq->max_bytes > 0 ? fo->rq->max_bytes : INT32_MAX;
+	return m < g_broker->cfg.fetch_max_bytes ? m : g_broker->cfg.fetch_max_bytes;
+}
+
+/* (Re)computes the whole response from the logs as they are now. */
+static void fetch_fill(struct fetch_op *fo)
+{
+	struct fetch_request *rq = fo->rq;
+	int64_t remaining = req_max_bytes(fo);
+	size_t slot = 0;
+	release_files(fo);
+	fo->bytes = 0;
+	fo->error = false;
+	for (int32_t i = 0; i < fo->resp->responses.count; i++) {
+		const struct fetch_request_fetch_topic *ft = &rq->topics.items[i];
+		topic_resp *tr = &fo->resp->responses.items[i];
+		struct topic *t = ft->topic.len >= 0
+			? meta_topic_find(g_broker->meta, ft->topic.ptr, (size_t)ft->topic.len) : NULL;
+		tr->topic = ft->topic;
+		for (int32_t j = 0; j < tr->partitions.count; j++)
+			fill_partition(fo, t, &ft->partitions.items[j], &tr->partitions.items[j],
+				       &remaining, slot++);
+		if (t)
+			topic_unref(t);
+	}
+}
+
+static void fetch_answer(struct fetch_op *fo)
+{
+	/* The encoder takes its own references on the files; ours are dropped
+	 * after api_respond, which may free the request (and fo with it). */
+	struct fileref **files = fo->files;
+	size_t n = fo->nfiles;
+	api_respond(fo->req, &proto_fetch_response, fo->resp);
+	for (size_t i = 0; i < n; i++)
+		if (files[i])
+			fileref_unref(files[i]);
+	free(files);
+}
+
+static bool fetch_try_complete(struct delayed_op *op, bool expired)
+{
+	struct fetch_op *fo = (struct fetch_op *)op;
+	fetch_fill(fo);
+	if (!expired && !fo->error && fo->bytes < fo->rq->min_bytes)
+		return false;
+	fetch_answer(fo);
+	return true;
+}
+
+/* Allocates the response skeleton mirroring the request's topics/partitions. */
+static struct fetch_op *fetch_op_new(struct req *req, struct fetch_request *rq)
+{
+	int16_t v = req->hdr.api_version;
+	struct fetch_op *fo = arena_alloc(&req->arena, sizeof(*fo));
+	struct fetch_response *resp = proto_new(&proto_fetch_response, v, &req->arena);
+	int32_t nt = rq->topics.count > 0 ? rq->topics.count : 0;
+	if (!fo || !resp)
+		return NULL;
+	resp->responses.items = arena_alloc(&req->arena, (size_t)(nt ? nt : 1) * sizeof(topic_resp));
+	if (!resp->responses.items)
+		return NULL;
+	resp->responses.count = nt;
+	size_t nparts = 0;
+	for (int32_t i = 0; i < nt; i++) {
+		int32_t np = rq->topics.items[i].partitions.count > 0 ? rq->topics.items[i].partitions.count : 0;
+		topic_resp *tr = &resp->responses.items[i];
+		tr->partitions.items = arena_alloc(&req->arena, (size_t)(np ? np : 1) * sizeof(part_resp));
+		if (!tr->partitions.items)
+			return NULL;
+		tr->partitions.count = np;
+		nparts += (size_t)np;
+	}
+	fo->files = calloc(nparts ? nparts : 1, sizeof(*fo->files));
+	if (!fo->files)
+		return NULL;
+	fo->nfiles = nparts;
+	fo->req = req;
+	fo->rq = rq;
+	fo->resp = resp;
+	fo->op.try_complete = fetch_try_complete;
+	return fo;
+}
+
+void api_fetch(struct req *req)
+{
+	struct fetch_request *rq = api_decode(req, &proto_fetch_request);
+	if (!rq)
+		return;
+	struct fetch_op *fo = fetch_op_new(req, rq);
+	if (!fo) {
+		api_respond_close(req, "out of memory");
+		return;
+	}
+	if (req->hdr.api_version >= 7 && rq->session_id != 0) {
+		fo->resp->error_code = KAFKA_FETCH_SESSION_ID_NOT_FOUND;
+		fo->resp->responses.count = 0;
+		fetch_answer(fo);
+		return;
+	}
+	fetch_fill(fo);
+	if (fo->error || fo->bytes >= rq->min_bytes || rq->max_wait_ms <= 0) {
+		fetch_answer(fo);
+		return;
+	}
+	delay_park(req->loop, &fo->op, clock_mono_ms() + rq->max_wait_ms);
+}

@@ -1,0 +1,318 @@
+/*
+ * batch.c — record batch v2: parse, validate, rewrite, build (batch.h).
+ *
+ * Batch layout (big-endian; PROTOCOL.md §4):
+ *
+ *   +0  BaseOffset int64 | +8  BatchLength int32 | +12 PartitionLeaderEpoch int32
+ *   +16 Magic int8 | +17 CRC uint32 --------- covers [21, end) ---------------+
+ *   +21 Attributes int16 | +23 LastOffsetDelta int32 | +27 BaseTimestamp int64 |
+ *   +35 MaxTimestamp int64 | +43 ProducerId int64 | +51 ProducerEpoch int16    |
+ *   +53 BaseSequence int32 | +57 RecordsCount int32 | +61 Records ... <--------+
+ *
+ * Record layout (varints are zig-zag):
+ *
+ *   Length varint       bytes of the rest of this record
+ *   Attributes int8     unused
+ *   TimestampDelta varlong
+ *   OffsetDelta varint
+ *   KeyLen varint, Key  (-1 = null)
+ *   ValueLen varint, Value (-1 = null)
+ *   HeadersCount varint, then per header:
+ *     HeaderKeyLen varint (>= 0), HeaderKey, HeaderValueLen varint (-1 = null), HeaderValue
+ *
+ * Validation order, and the code each failure gets:
+ *  1. n >= 61, BatchLength + 12 == n, magic == 2        -> CORRUPT_MESSAGE
+ *  2. CRC-32C of [21, n) == CRC                          -> CORRUPT_MESSAGE
+ *  3. codec <= 4                                         -> UNSUPPORTED_COMPRESSION_TYPE
+ *  4. RecordsCount >= 0; LastOffsetDelta == RecordsCount - 1 when
+ *     RecordsCount > 0                                   -> INVALID_RECORD
+ *  5. uncompressed: exactly RecordsCount records, each parsing to exactly
+ *     its Length with OffsetDelta == its index, fill the payload
+ *                                                        -> INVALID_RECORD
+ * The CRC is checked before anything inside its range is trusted, so a
+ * single corrupted byte in [17, end) is always reported as CORRUPT_MESSAGE;
+ * one in [8, 17) breaks the length or magic check. Every length read from
+ * the input is checked against the bytes that remain before it is used
+ * (this parser is fed by the network and by the fuzzer).
+ *
+ * All functions are pure over the bytes they are given: any thread.
+ */
+#include "record/batch.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/crc32c.h"
+#include "util/err.h"
+
+enum {
+	OFF_BASE_OFFSET = 0,
+	OFF_LENGTH = 8,
+	OFF_LEADER_EPOCH = 12,
+	OFF_MAGIC = 16,
+	OFF_CRC = 17,
+	OFF_ATTRIBUTES = 21,
+	OFF_MAX_TIMESTAMP = 35,
+	MIN_BATCH_LENGTH = BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD, /* 49 */
+	MIN_RECORD_SIZE = 7, /* 1-byte Length + six 1-byte fields */
+};
+
+static void be_store(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/* ================================================================ header */
+
+int batch_parse_header(const uint8_t *p, size_t n, struct batch_hdr *out)
+{
+	if (p == NULL || n < BATCH_HEADER_SIZE)
+		return -1;
+	struct rd r = rd_make(p, BATCH_HEADER_SIZE);
+	struct batch_hdr h;
+	h.base_offset = rd_i64(&r);
+	h.batch_length = rd_i32(&r);
+	h.partition_leader_epoch = rd_i32(&r);
+	h.magic = rd_i8(&r);
+	h.crc = rd_u32(&r);
+	h.attributes = rd_i16(&r);
+	h.last_offset_delta = rd_i32(&r);
+	h.base_timestamp = rd_i64(&r);
+	h.max_timestamp = rd_i64(&r);
+	h.producer_id = rd_i64(&r);
+	h.producer_epoch = rd_i16(&r);
+	h.base_sequence = rd_i32(&r);
+	h.records_count = rd_i32(&r);
+	if (r.err != RD_OK || h.magic != 2)
+		return -1;
+	if (out != NULL)
+		*out = h;
+	return 0;
+}
+
+/* =============================================================== records */
+
+/* Reads a length-prefixed byte string whose length may be -1 (null) when
+ * nullable. Returns false on a bad length or short input. */
+static bool rec_bytes(struct rd *r, bool nullable, int32_t *len, const uint8_t **ptr)
+{
+	*len = rd_varint(r);
+	*ptr = NULL;
+	if (r->err != RD_OK || *len < (nullable ? -1 : 0))
+		return false;
+	if (*len == -1)
+		return true;
+	*ptr = rd_take(r, (size_t)*len);
+	return *ptr != NULL;
+}
+
+/* Walks the headers of one record; count is checked against the bytes
+ * left (each header takes at least 2) before looping. */
+static bool rec_headers(struct rd *r, int32_t count)
+{
+	if (count < 0 || (size_t)count > rd_left(r) / 2)
+		return false;
+	for (int32_t i = 0; i < count; i++) {
+		int32_t len;
+		const uint8_t *ptr;
+		if (!rec_bytes(r, false, &len, &ptr) || !rec_bytes(r, true, &len, &ptr))
+			return false;
+	}
+	return true;
+}
+
+/* Parses one record body (everything after Length) that must be consumed
+ * exactly. */
+static bool rec_body(struct rd *body, struct record_view *rec)
+{
+	(void)rd_i8(body); /* Attributes: unused in v2 */
+	rec->timestamp_delta = rd_varlong(body);
+	rec->offset_delta = rd_varint(body);
+	if (!rec_bytes(body, true, &rec->key_len, &rec->key) ||
+	    !rec_bytes(body, true, &rec->value_len, &rec->value))
+		return false;
+	rec->headers_count = rd_varint(body);
+	rec->headers = body->p;
+	if (body->err != RD_OK || !rec_headers(body, rec->headers_count))
+		return false;
+	rec->headers_len = (size_t)(body->p - rec->headers);
+	return body->err == RD_OK && rd_left(body) == 0;
+}
+
+int batch_next_record(const uint8_t *payload, size_t len, size_t *pos, struct record_view *rec)
+{
+	if (*pos == len)
+		return 1;
+	if (*pos > len || payload == NULL)
+		return -1;
+	struct rd r = rd_make(payload + *pos, len - *pos);
+	int32_t rec_len = rd_varint(&r);
+	if (r.err != RD_OK || rec_len < 0 || (size_t)rec_len > rd_left(&r))
+		return -1;
+	struct rd body = rd_sub(&r, (size_t)rec_len);
+	struct record_view tmp;
+	if (!rec_body(&body, rec ? rec : &tmp))
+		return -1;
+	*pos = (size_t)(r.p - payload);
+	return 0;
+}
+
+/* Walks an uncompressed payload: exactly count records with offset deltas
+ * 0..count-1 must fill it. */
+static int batch_check_records(const uint8_t *payload, size_t len, int32_t count)
+{
+	if ((size_t)count > len / MIN_RECORD_SIZE)
+		return KAFKA_INVALID_RECORD; /* cannot hold that many records */
+	size_t pos = 0;
+	struct record_view rec;
+	for (int32_t i = 0; i < count; i++) {
+		if (batch_next_record(payload, len, &pos, &rec) != 0 || rec.offset_delta != i)
+			return KAFKA_INVALID_RECORD;
+	}
+	return pos == len ? KAFKA_NONE : KAFKA_INVALID_RECORD;
+}
+
+/* ============================================================ validation */
+
+int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *out)
+{
+	struct batch_hdr h;
+	if (batch_parse_header(p, n, &h) != 0)
+		return KAFKA_CORRUPT_MESSAGE;
+	if (h.batch_length < MIN_BATCH_LENGTH || batch_total_size(&h) != n)
+		return KAFKA_CORRUPT_MESSAGE;
+	if (crc32c(0, p + OFF_ATTRIBUTES, n - OFF_ATTRIBUTES) != h.crc)
+		return KAFKA_CORRUPT_MESSAGE;
+	if ((h.attributes & BATCH_ATTR_CODEC_MASK) > CODEC_ZSTD)
+		return KAFKA_UNSUPPORTED_COMPRESSION_TYPE;
+	if (h.records_count < 0 ||
+	    (h.records_count > 0 && h.last_offset_delta != h.records_count - 1))
+		return KAFKA_INVALID_RECORD;
+	if ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_NONE) {
+		int err = batch_check_records(p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE,
+					      h.records_count);
+		if (err != KAFKA_NONE)
+			return err;
+	}
+	if (out != NULL)
+		*out = h;
+	return KAFKA_NONE;
+}
+
+int batch_foreach(uint8_t *p, size_t n, batch_each_fn fn, void *arg)
+{
+	if (p == NULL || n == 0)
+		return KAFKA_INVALID_RECORD; /* Kafka: "must have at least one record batch" */
+	size_t off = 0;
+	while (off < n) {
+		if (n - off < BATCH_LOG_OVERHEAD)
+			return KAFKA_CORRUPT_MESSAGE; /* trailing partial batch */
+		struct rd r = rd_make(p + off + OFF_LENGTH, 4);
+		int32_t blen = rd_i32(&r);
+		if (blen < MIN_BATCH_LENGTH || (size_t)blen > n - off - BATCH_LOG_OVERHEAD)
+			return KAFKA_CORRUPT_MESSAGE; /* torn or trailing partial batch */
+		size_t size = (size_t)blen + BATCH_LOG_OVERHEAD;
+		struct batch_hdr h;
+		int err = batch_validate(p + off, size, &h);
+		if (err == KAFKA_NONE && fn != NULL)
+			err = fn(arg, p + off, size, &h);
+		if (err != KAFKA_NONE)
+			return err;
+		off += size;
+	}
+	return KAFKA_NONE;
+}
+
+/* ============================================================== rewrites */
+
+void batch_set_base_offset(uint8_t *p, int64_t base_offset)
+{
+	be_store(p + OFF_BASE_OFFSET, (uint64_t)base_offset, 8);
+}
+
+void batch_set_leader_epoch(uint8_t *p, int32_t epoch)
+{
+	be_store(p + OFF_LEADER_EPOCH, (uint32_t)epoch, 4);
+}
+
+void batch_set_log_append_time(uint8_t *p, size_t n, int64_t ts_ms)
+{
+	assert(n >= BATCH_HEADER_SIZE); /* callers pass validated batches */
+	p[OFF_ATTRIBUTES + 1] |= BATCH_ATTR_LOG_APPEND_TIME;
+	be_store(p + OFF_MAX_TIMESTAMP, (uint64_t)ts_ms, 8);
+	be_store(p + OFF_CRC, crc32c(0, p + OFF_ATTRIBUTES, n - OFF_ATTRIBUTES), 4);
+}
+
+/* ================================================================= build */
+
+static void build_nullable(struct wbuf *w, const char *s)
+{
+	if (s == NULL) {
+		wbuf_varint(w, -1);
+		return;
+	}
+	size_t len = strlen(s);
+	wbuf_varint(w, (int32_t)len);
+	wbuf_bytes(w, s, len);
+}
+
+/* Appends record i: timestamp delta 0, offset delta i, no headers. */
+static void build_record(struct wbuf *w, int i, const char *key, const char *value)
+{
+	struct wbuf body;
+	wbuf_init(&body);
+	wbuf_i8(&body, 0);
+	wbuf_varlong(&body, 0);
+	wbuf_varint(&body, i);
+	build_nullable(&body, key);
+	build_nullable(&body, value);
+	wbuf_varint(&body, 0);
+	wbuf_varint(w, (int32_t)body.mem_len);
+	wbuf_bytes(w, body.mem, body.mem_len);
+	if (body.oom)
+		w->oom = true;
+	wbuf_fini(&body);
+}
+
+uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
+		     const char *const *keys, const char *const *values, size_t *len)
+{
+	uint8_t *out = NULL;
+	struct wbuf w;
+	wbuf_init(&w);
+	if (n < 0)
+		goto done;
+	wbuf_i64(&w, base_offset);
+	size_t len_mark = wbuf_mark(&w);
+	wbuf_i32(&w, 0);           /* BatchLength, patched */
+	wbuf_i32(&w, -1);          /* PartitionLeaderEpoch: the broker sets it */
+	wbuf_i8(&w, 2);            /* Magic */
+	wbuf_u32(&w, 0);           /* CRC, patched */
+	wbuf_i16(&w, 0);           /* Attributes: no codec, CreateTime */
+	wbuf_i32(&w, n - 1);       /* LastOffsetDelta */
+	wbuf_i64(&w, base_ts);     /* BaseTimestamp */
+	wbuf_i64(&w, base_ts);     /* MaxTimestamp: every delta is 0 */
+	wbuf_i64(&w, -1);          /* ProducerId: none */
+	wbuf_i16(&w, -1);          /* ProducerEpoch */
+	wbuf_i32(&w, -1);          /* BaseSequence */
+	wbuf_i32(&w, n);           /* RecordsCount */
+	for (int i = 0; i < n; i++)
+		build_record(&w, i, keys ? keys[i] : NULL, values ? values[i] : NULL);
+	if (w.oom || w.mem_len > INT32_MAX)
+		goto done;
+	wbuf_patch_i32(&w, len_mark, (int32_t)(w.mem_len - BATCH_LOG_OVERHEAD));
+	be_store(w.mem + OFF_CRC, crc32c(0, w.mem + OFF_ATTRIBUTES, w.mem_len - OFF_ATTRIBUTES), 4);
+	out = malloc(w.mem_len);
+	if (out == NULL)
+		goto done;
+	memcpy(out, w.mem, w.mem_len);
+	*len = w.mem_len;
+done:
+	wbuf_fini(&w);
+	return out;
+}
