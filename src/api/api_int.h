@@ -33,4 +33,19 @@ int api_storage_err(int err);
 /* The advertised endpoint of this broker for the listener the request came
  * in on (first advertised listener for now). */
 const struct listener_addr *api_advertised(struct req *req);
+
+/* ---- admin helpers (create_topics.c, describe_configs.c) ---- */
+
+enum { API_DUP_NONE = 0, API_DUP_FIRST = 1, API_DUP_LATER = 2 };
+/* Marks repeated keys among n (topic names, or ids as 16-byte kstrs) in
+ * O(n log n): an arena array of n API_DUP_* flags, NULL when out of
+ * memory. Null keys are never duplicates. (create_topics.c) */
+uint8_t *api_dup_flags(struct req *req, const kstr *keys, int32_t n);
+
+struct topic_config_key;
+/* DescribeConfigs' ConfigSource of a topic-level key: 1 TOPIC_CONFIG when
+ * the topic overrides it, else 4 STATIC_BROKER_CONFIG when its broker
+ * synonym (or an alias such as log.retention.hours) was set in the broker
+ * configuration, else 5 DEFAULT_CONFIG. (describe_configs.c) */
+int8_t api_topic_config_source(const struct topic_config_key *tk, bool overridden);
 #endif

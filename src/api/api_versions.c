@@ -34,7 +34,7 @@ static bool software_field_valid(kstr s)
 static void fill_keys(struct req *req, struct api_versions_response *resp, int16_t v, bool only_self)
 {
 	size_t n = only_self ? 1 : api_supported_count();
-	resp->api_keys.items = arena_alloc(&req->arena, n * sizeof(*resp->api_keys.items));
+	resp->api_keys.items = proto_new_array(&proto_api_versions_response_api_version, v, (int32_t)n, &req->arena);
 	resp->api_keys.count = resp->api_keys.items ? (int32_t)n : 0;
 	for (size_t i = 0, k = 0; resp->api_keys.items && i < api_supported_count(); i++) {
 		int16_t key, min, max;

@@ -37,6 +37,7 @@
  * one metadata-log flush (admin requests are rare).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api_int.h"
@@ -63,38 +64,57 @@ struct plan {
 
 /* ------------------------------------------------------------ name checks */
 
-static bool kstr_eq(kstr a, kstr b)
+struct keyed { kstr key; int32_t idx; };
+
+static int keyed_cmp(const void *a, const void *b)
 {
-	return a.len == b.len && (a.len <= 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
+	const struct keyed *x = a, *y = b;
+	int32_t n = x->key.len < y->key.len ? x->key.len : y->key.len;
+	int c = n > 0 ? memcmp(x->key.ptr, y->key.ptr, (size_t)n) : 0;
+	if (c == 0)
+		c = (x->key.len > y->key.len) - (x->key.len < y->key.len);
+	if (c == 0)
+		c = (x->idx > y->idx) - (x->idx < y->idx);
+	return c;
 }
 
-/* True when topic i's name occurs earlier in the request. */
-static bool seen_before(const struct create_topics_request *rq, int32_t i)
+/* Marks repeated keys in O(n log n) (requests may name many topics):
+ * flags[i] = API_DUP_NONE, API_DUP_FIRST (first of a repeated key) or
+ * API_DUP_LATER. Null keys (len < 0) are never duplicates. Returns an arena
+ * array of n flags, or NULL when out of memory. */
+uint8_t *api_dup_flags(struct req *req, const kstr *keys, int32_t n)
 {
-	for (int32_t j = 0; j < i; j++)
-		if (kstr_eq(rq->topics.items[j].name, rq->topics.items[i].name))
-			return true;
-	return false;
+	uint8_t *flags = arena_alloc(&req->arena, (size_t)(n ? n : 1));
+	struct keyed *v = arena_alloc(&req->arena, (size_t)(n ? n : 1) * sizeof(*v));
+	if (!flags || !v)
+		return NULL;
+	for (int32_t i = 0; i < n; i++) {
+		v[i].key = keys[i];
+		v[i].idx = i;
+	}
+	qsort(v, (size_t)n, sizeof(*v), keyed_cmp);
+	for (int32_t i = 1; i < n; i++) {
+		if (v[i].key.len < 0 || v[i].key.len != v[i - 1].key.len ||
+		    (v[i].key.len > 0 && memcmp(v[i].key.ptr, v[i - 1].key.ptr, (size_t)v[i].key.len) != 0))
+			continue;
+		if (flags[v[i - 1].idx] == API_DUP_NONE)
+			flags[v[i - 1].idx] = API_DUP_FIRST;
+		flags[v[i].idx] = API_DUP_LATER;
+	}
+	return flags;
 }
 
-static bool seen_after(const struct create_topics_request *rq, int32_t i)
+/* Legal name (checked on the wire bytes, so an embedded NUL cannot hide a
+ * suffix) and not taken. */
+static int check_name(kstr name, char *msg)
 {
-	for (int32_t j = i + 1; j < rq->topics.count; j++)
-		if (kstr_eq(rq->topics.items[j].name, rq->topics.items[i].name))
-			return true;
-	return false;
-}
-
-static int check_name(const char *name, char *msg)
-{
-	size_t len = strlen(name);
-	if (meta_topic_name_valid(name, len, msg, MSG_LEN) != 0)
+	if (meta_topic_name_valid(name.ptr, (size_t)name.len, msg, MSG_LEN) != 0)
 		return KAFKA_INVALID_TOPIC_EXCEPTION;
-	struct topic *t = meta_topic_find(g_broker->meta, name, len);
+	struct topic *t = meta_topic_find(g_broker->meta, name.ptr, (size_t)name.len);
 	if (!t)
 		return KAFKA_NONE;
 	topic_unref(t);
-	snprintf(msg, MSG_LEN, "Topic '%s' already exists.", name);
+	snprintf(msg, MSG_LEN, "Topic '%.*s' already exists.", (int)name.len, name.ptr);
 	return KAFKA_TOPIC_ALREADY_EXISTS;
 }
 
@@ -117,7 +137,7 @@ static int collect_configs(struct req *req, const topic_req *tq, struct plan *p,
 		/* Kafka: "Null value not supported for topic configs: a,b" */
 		off += (size_t)snprintf(msg + off, off < MSG_LEN ? MSG_LEN - off : 0, "%s%.*s",
 					nulls++ ? "," : "Null value not supported for topic configs: ",
-					c->name.len > 0 ? (int)c->name.len : 0, c->name.ptr);
+					c->name.len > 0 ? (int)c->name.len : 0, c->name.len > 0 ? c->name.ptr : "");
 		if (off >= MSG_LEN)
 			off = MSG_LEN - 1;
 	}
@@ -229,9 +249,133 @@ static int check_placement(struct req *req, const topic_req *tq, struct plan *p,
 
 /* ---------------------------------------------------------------- results */
 
-/* The effective configs of a topic being created with p's overrides. */
-static void fill_configs(struct req *req, topic_resp *tr, const struct plan *p)
+static const char *override_of(const struct plan *p, const char *key)
 {
-	tr->configs.items = proto_new_array(&proto_create_topics_response_creatable_topic_configs.body ?
-		NULL : NULL, 0, 0, NULL); /* placeholder, replaced below */
+	for (size_t i = 0; i < p->nconfigs; i++)
+		if (strcmp(p->configs[i].key, key) == 0)
+			return p->configs[i].value;
+	return NULL;
+}
+
+/* The effective configs of a topic created with p's overrides (KIP-525):
+ * every topic-level key, its override or else the broker's value. */
+static int fill_configs(struct req *req, topic_resp *tr, const struct plan *p)
+{
+	size_t n = topic_config_nkeys;
+	config_resp *v = arena_alloc(&req->arena, n * sizeof(*v));
+	if (!v)
+		return LOCAL_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct topic_config_key *tk = &topic_config_keys[i];
+		const char *ov = override_of(p, tk->name);
+		char def[256];
+		if (!ov)
+			topic_config_default(&g_broker->cfg, tk->name, def, sizeof(def));
+		v[i].name = kstr_c(tk->name); /* static table: outlives the request */
+		v[i].value = api_kstr(req, ov ? ov : def);
+		v[i].read_only = false;
+		v[i].config_source = api_topic_config_source(tk, ov != NULL);
+		v[i].is_sensitive = false;
+	}
+	tr->configs.items = v;
+	tr->configs.count = (int32_t)n;
+	return KAFKA_NONE;
+}
+
+/* Runs the checks and, unless validate_only, creates the topic. Returns a
+ * Kafka code (or LOCAL_ERR_NOMEM) with Kafka's message in msg. */
+static int create_one(struct req *req, const topic_req *tq, bool validate_only, struct plan *p,
+		      uint8_t id[16], char *msg)
+{
+	char *name = api_strdup(req, tq->name);
+	if (!name)
+		return LOCAL_ERR_NOMEM;
+	int err = check_name(tq->name, msg);
+	if (err == KAFKA_NONE)
+		err = collect_configs(req, tq, p, msg);
+	if (err == KAFKA_NONE)
+		err = check_placement(req, tq, p, msg);
+	if (err != KAFKA_NONE)
+		return err;
+	struct topic *t = NULL;
+	err = meta_topic_create(g_broker->meta, name, p->partitions, p->rf, p->configs, p->nconfigs,
+				validate_only, validate_only ? NULL : &t, msg, MSG_LEN);
+	if (err != KAFKA_NONE)
+		return err;
+	if (t) {
+		memcpy(id, t->id, 16);
+		p->partitions = t->npartitions;
+		topic_unref(t);
+		log_info("api", "created topic %s: %d partition(s), %zu config override(s) (requested by %s)",
+			 name, p->partitions, p->nconfigs, req->peer);
+	}
+	return KAFKA_NONE;
+}
+
+static int answer_topic(struct req *req, const struct create_topics_request *rq, int32_t i, bool dup,
+			topic_resp *tr)
+{
+	const topic_req *tq = &rq->topics.items[i];
+	struct plan p = { 0 };
+	uint8_t id[16] = { 0 };
+	char msg[MSG_LEN] = "";
+	int err;
+
+	if (dup) {
+		snprintf(msg, sizeof(msg), "Duplicate topic name.");
+		err = KAFKA_INVALID_REQUEST;
+	} else {
+		err = create_one(req, tq, rq->validate_only, &p, id, msg);
+	}
+	if (err == LOCAL_ERR_NOMEM)
+		return err;
+	tr->name = tq->name;
+	tr->error_code = (int16_t)api_storage_err(err);
+	tr->error_message = err == KAFKA_NONE ? kstr_null() : api_kstr(req, msg[0] ? msg : NULL);
+	memcpy(tr->topic_id.b, id, 16);
+	tr->topic_config_error_code = KAFKA_NONE;
+	tr->num_partitions = err == KAFKA_NONE ? p.partitions : -1;
+	tr->replication_factor = err == KAFKA_NONE ? (int16_t)p.rf : -1;
+	tr->configs.count = 0;
+	tr->configs.items = NULL;
+	if (err == KAFKA_NONE && req->hdr.api_version >= 5)
+		return fill_configs(req, tr, &p);
+	return KAFKA_NONE;
+}
+
+void api_create_topics(struct req *req)
+{
+	struct create_topics_request *rq = api_decode(req, &proto_create_topics_request);
+	if (!rq)
+		return;
+	struct create_topics_response *resp = proto_new(&proto_create_topics_response, req->hdr.api_version,
+							 &req->arena);
+	int32_t n = rq->topics.count > 0 ? rq->topics.count : 0;
+	topic_resp *v = resp ? arena_alloc(&req->arena, (size_t)(n ? n : 1) * sizeof(*v)) : NULL;
+	if (!v)
+		goto oom;
+	kstr *names = arena_alloc(&req->arena, (size_t)(n ? n : 1) * sizeof(kstr));
+	if (!names)
+		goto oom;
+	for (int32_t i = 0; i < n; i++)
+		names[i] = rq->topics.items[i].name;
+	uint8_t *dup = api_dup_flags(req, names, n);
+	if (!dup)
+		goto oom;
+	resp->throttle_time_ms = 0;
+	resp->topics.items = v;
+	resp->topics.count = 0;
+	/* One result per distinct name (Kafka's results are keyed by name); a
+	 * repeated name is answered once, at its first occurrence. */
+	for (int32_t i = 0; i < n; i++) {
+		if (dup[i] == API_DUP_LATER)
+			continue;
+		if (answer_topic(req, rq, i, dup[i] == API_DUP_FIRST, &v[resp->topics.count]) != KAFKA_NONE)
+			goto oom;
+		resp->topics.count++;
+	}
+	api_respond(req, &proto_create_topics_response, resp);
+	return;
+oom:
+	api_respond_close(req, "out of memory");
 }

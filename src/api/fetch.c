@@ -169,7 +169,7 @@ static struct fetch_op *fetch_op_new(struct req *req, struct fetch_request *rq)
 	int32_t nt = rq->topics.count > 0 ? rq->topics.count : 0;
 	if (!fo || !resp)
 		return NULL;
-	resp->responses.items = arena_alloc(&req->arena, (size_t)(nt ? nt : 1) * sizeof(topic_resp));
+	resp->responses.items = proto_new_array(&proto_fetch_response_fetchable_topic_response, v, nt ? nt : 1, &req->arena);
 	if (!resp->responses.items)
 		return NULL;
 	resp->responses.count = nt;
@@ -177,7 +177,7 @@ static struct fetch_op *fetch_op_new(struct req *req, struct fetch_request *rq)
 	for (int32_t i = 0; i < nt; i++) {
 		int32_t np = rq->topics.items[i].partitions.count > 0 ? rq->topics.items[i].partitions.count : 0;
 		topic_resp *tr = &resp->responses.items[i];
-		tr->partitions.items = arena_alloc(&req->arena, (size_t)(np ? np : 1) * sizeof(part_resp));
+		tr->partitions.items = proto_new_array(&proto_fetch_response_partition_data, v, np ? np : 1, &req->arena);
 		if (!tr->partitions.items)
 			return NULL;
 		tr->partitions.count = np;

@@ -74,7 +74,8 @@ void api_list_offsets(struct req *req)
 		return;
 	struct list_offsets_response *resp = proto_new(&proto_list_offsets_response, req->hdr.api_version, &req->arena);
 	int32_t nt = rq->topics.count > 0 ? rq->topics.count : 0;
-	if (!resp || !(resp->topics.items = arena_alloc(&req->arena, (size_t)(nt ? nt : 1) * sizeof(*resp->topics.items)))) {
+	if (!resp || !(resp->topics.items = proto_new_array(&proto_list_offsets_response_list_offsets_topic_response,
+							      req->hdr.api_version, nt ? nt : 1, &req->arena))) {
 		api_respond_close(req, "out of memory");
 		return;
 	}
@@ -84,7 +85,8 @@ void api_list_offsets(struct req *req)
 		struct list_offsets_response_list_offsets_topic_response *tr = &resp->topics.items[i];
 		int32_t np = tq->partitions.count > 0 ? tq->partitions.count : 0;
 		tr->name = tq->name;
-		tr->partitions.items = arena_alloc(&req->arena, (size_t)(np ? np : 1) * sizeof(part_resp));
+		tr->partitions.items = proto_new_array(&proto_list_offsets_response_list_offsets_partition_response,
+						       req->hdr.api_version, np ? np : 1, &req->arena);
 		tr->partitions.count = tr->partitions.items ? np : 0;
 		struct topic *t = tq->name.len >= 0 ? meta_topic_find(g_broker->meta, tq->name.ptr, (size_t)tq->name.len) : NULL;
 		for (int32_t j = 0; j < tr->partitions.count; j++)

@@ -47,7 +47,8 @@ static void fill_topic(struct req *req, struct metadata_response_metadata_respon
 	memcpy(out->topic_id.b, t->id, 16);
 	out->is_internal = t->internal;
 	out->topic_authorized_operations = NO_AUTHORIZED_OPS;
-	out->partitions.items = arena_alloc(&req->arena, (size_t)t->npartitions * sizeof(*out->partitions.items));
+	out->partitions.items = proto_new_array(&proto_metadata_response_metadata_response_partition,
+						req->hdr.api_version, t->npartitions ? t->npartitions : 1, &req->arena);
 	out->partitions.count = out->partitions.items ? t->npartitions : 0;
 	for (int32_t i = 0; i < out->partitions.count; i++) {
 		struct metadata_response_metadata_response_partition *p = &out->partitions.items[i];
@@ -117,7 +118,7 @@ static struct topic *resolve(struct req *req, const struct metadata_request_meta
 static void fill_brokers(struct req *req, struct metadata_response *resp)
 {
 	const struct listener_addr *a = api_advertised(req);
-	resp->brokers.items = arena_alloc(&req->arena, sizeof(*resp->brokers.items));
+	resp->brokers.items = proto_new_array(&proto_metadata_response_metadata_response_broker, req->hdr.api_version, 1, &req->arena);
 	resp->brokers.count = resp->brokers.items ? 1 : 0;
 	if (!resp->brokers.items)
 		return;
@@ -134,7 +135,8 @@ static void all_topics(struct req *req, struct metadata_response *resp)
 {
 	size_t n = 0;
 	struct topic **v = meta_topics_list(g_broker->meta, &n);
-	resp->topics.items = arena_alloc(&req->arena, (n ? n : 1) * sizeof(*resp->topics.items));
+	resp->topics.items = proto_new_array(&proto_metadata_response_metadata_response_topic, req->hdr.api_version,
+					     (int32_t)(n ? n : 1), &req->arena);
 	resp->topics.count = resp->topics.items ? (int32_t)n : 0;
 	for (int32_t i = 0; i < resp->topics.count; i++)
 		fill_topic(req, &resp->topics.items[i], v[i]);
@@ -161,7 +163,7 @@ void api_metadata(struct req *req)
 	}
 	bool auto_create = v < 4 || rq->allow_auto_topic_creation;
 	int32_t n = rq->topics.count;
-	resp->topics.items = arena_alloc(&req->arena, (size_t)(n ? n : 1) * sizeof(*resp->topics.items));
+	resp->topics.items = proto_new_array(&proto_metadata_response_metadata_response_topic, v, n ? n : 1, &req->arena);
 	resp->topics.count = resp->topics.items ? n : 0;
 	for (int32_t i = 0; i < resp->topics.count; i++) {
 		const struct metadata_request_metadata_request_topic *rt = &rq->topics.items[i];

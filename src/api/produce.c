@@ -127,7 +127,7 @@ static void produce_topic(struct req *req, struct produce_ctx *ctx,
 	int32_t n = td->partition_data.count > 0 ? td->partition_data.count : 0;
 	tr->name = td->name;
 	tr->partition_responses.items = proto_new_array(
-		proto_produce_response.body.fields[0].sub->fields[1].sub, v, n ? n : 1, &req->arena);
+		&proto_produce_response_partition_produce_response, v, n ? n : 1, &req->arena);
 	tr->partition_responses.count = tr->partition_responses.items ? n : 0;
 	struct topic *t = td->name.len >= 0 ? meta_topic_find(g_broker->meta, td->name.ptr, (size_t)td->name.len) : NULL;
 
@@ -181,7 +181,7 @@ void api_produce(struct req *req)
 	struct produce_ctx *ctx = arena_alloc(&req->arena, sizeof(*ctx));
 	int32_t n = rq->topic_data.count > 0 ? rq->topic_data.count : 0;
 	if (resp)
-		resp->responses.items = proto_new_array(proto_produce_response.body.fields[0].sub, v,
+		resp->responses.items = proto_new_array(&proto_produce_response_topic_produce_response, v,
 							n ? n : 1, &req->arena);
 	if (!resp || !ctx || !resp->responses.items) {
 		api_respond_close(req, "out of memory");

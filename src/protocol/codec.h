@@ -16,6 +16,11 @@
  *   field PartitionIndex          -> partition_index
  *   field of type []X             -> struct { int32_t count; T *items; } name;
  *                                    (count -1 = null array)
+ *   a single nested struct field  -> an inline struct member
+ *   descriptors                   -> proto_produce_request (struct proto_msg);
+ *                                    proto_produce_request_topic_produce_data
+ *                                    (struct proto_struct, for proto_new_array)
+ *   API keys                      -> PROTO_KEY_PRODUCE, PROTO_KEY_API_VERSIONS, ...
  *
  * Value types in generated structs:
  *   bool -> bool, int8/16/32/64 -> int8_t.., uint16 -> uint16_t,
@@ -25,8 +30,18 @@
  * Decoding borrows: kstr/kbytes/krecords point into the request frame, which
  * outlives the decoded struct (both die with the request). Arrays are
  * allocated from the request arena. A field absent in the decoded version
- * gets its default (0, false, null string/array, or the default= in the
- * definition).
+ * gets its default: the default= in the definition for numbers and bools
+ * (else 0/false); for strings, bytes, records and arrays null when the field
+ * is nullable in any version, else empty (an empty kstr/kbytes points at a
+ * static ""); zero uuids; nested structs their own defaults. proto_new and
+ * proto_new_array apply the same defaults — prefer them to arena_alloc for
+ * response structs, since a zeroed struct is NOT the default where a
+ * default is -1 (and a tagged field that differs from its default is sent).
+ *
+ * Encoding writes tagged fields only when they differ from their default (a
+ * nested struct: when any of its fields does). Our own slips still give a
+ * well-formed frame: null where the version allows none goes out empty, as
+ * does a count > 0 with items NULL. docs/protocol-defs.md has the rules.
  */
 #ifndef RUNNEL_PROTOCOL_CODEC_H
 #define RUNNEL_PROTOCOL_CODEC_H
@@ -99,19 +114,27 @@ static inline bool proto_flexible(const struct proto_msg *m, int16_t v) { return
 
 /* Decodes a message body of version v into out (zeroed first, then
  * defaults applied). Returns 0, or -1 on malformed input (truncated,
- * invalid varint, negative or oversized length, non-null where null is not
- * allowed, array count larger than the bytes left could hold). Allocates
- * from a. Never reads past r->end. */
+ * invalid varint, negative or oversized length, null where null is not
+ * allowed, array count larger than the bytes left could hold), on a v
+ * outside m's range, or when the arena is out of memory. Allocates from a;
+ * out and the arrays borrow r's bytes. Never reads past r->end; bytes left
+ * after the body are not an error (r->p tells where the body ended).
+ * Any thread; m is immutable. */
 int proto_decode(const struct proto_msg *m, int16_t v, struct rd *r, struct arena *a, void *out);
 
 /* Encodes in (a struct of m's type) as version v onto w. Fields absent in v
- * are skipped. Returns 0, or -1 if w ran out of memory. */
+ * are skipped. Records with a file become a file piece of w (w takes its
+ * own reference). Returns 0, or -1 if w ran out of memory (w->oom) or v is
+ * outside m's range (nothing written). Borrows in. */
 int proto_encode(const struct proto_msg *m, int16_t v, struct wbuf *w, const void *in);
 
-/* Allocates a zeroed struct of m's body type with defaults for version v
- * applied (for building responses). */
+/* Allocates a struct of m's body type from a with every field at its
+ * default (for building responses); NULL when out of memory. The defaults
+ * do not depend on v (kept for symmetry). */
 void *proto_new(const struct proto_msg *m, int16_t v, struct arena *a);
-/* Allocates an array of n zeroed (defaults applied) elements of st. */
+/* Allocates an array of n elements of st (at least one element's worth of
+ * memory when n is 0), each at its defaults; NULL when n < 0 or out of
+ * memory. Nested descriptors are the generated proto_<msg>_<struct>. */
 void *proto_new_array(const struct proto_struct *st, int16_t v, int32_t n, struct arena *a);
 
 /* ---- headers ---- */
@@ -124,13 +147,19 @@ struct req_header {
 
 /* Request header version for (key, version): 2 when the API's request is
  * flexible at that version, else 1 (0 only for ControlledShutdown v0,
- * which we do not serve). Unknown API: 1. */
+ * which we do not serve). A version outside the API's range is clamped to
+ * it (ApiVersions v9 -> as v4 -> 2). Unknown API: 1. Any thread. */
 int proto_request_header_version(int16_t key, int16_t v);
-/* Response header version: 1 when flexible, else 0; ApiVersions is always 0. */
+/* Response header version: 1 when flexible, else 0; ApiVersions is always 0
+ * (ApiVersionsResponse.json). Versions beyond the API's range are clamped
+ * to it; unknown API: 0. */
 int proto_response_header_version(int16_t key, int16_t v);
 /* Decodes the request header. Reads key+version first; the version of the
- * header follows from them (unknown API or version: header v1, since
- * skipping tagged fields needs to know they are there). Returns 0 or -1. */
+ * header follows from them (unknown API: header v1, since skipping tagged
+ * fields needs to know they are there; a version outside the API's range
+ * uses the header of the nearest known version, so an ApiVersions v9
+ * request still parses). client_id borrows r's bytes. Returns 0, or -1
+ * when truncated or malformed. */
 int proto_decode_req_header(struct rd *r, struct req_header *h);
 /* Writes a response header (correlation id, + empty tagged fields in v1). */
 void proto_encode_resp_header(struct wbuf *w, int hdr_version, int32_t correlation_id);

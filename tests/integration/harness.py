@@ -452,3 +452,42 @@ def api_versions(bootstrap, timeout=5.0):
         key, lo, hi = struct.unpack_from(">hhh", resp, 10 + 6 * i)
         out[key] = (lo, hi)
     return out
+
+
+# ---- reading back through a second client ----
+
+def consume_assigned(bootstrap, topic, counts, timeout=60):
+    """Reads partitions 0..len(counts)-1 of topic from the beginning with a
+    confluent-kafka Consumer using assign() (group.id set because the API
+    wants one; no subscribe, no commits) until each partition is at its end
+    and holds counts[p] records. Returns {p: [Message]} in offset order.
+    Asserts no consumer errors and that the watermarks are (0, counts[p])."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    nparts = len(counts)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("assign-only"),
+                  "enable.auto.commit": False, "enable.auto.offset.store": False,
+                  "enable.partition.eof": True, "fetch.wait.max.ms": 100})
+    got = {p: [] for p in range(nparts)}
+    try:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(nparts)])
+        eof = set()
+        deadline = time.monotonic() + scaled(timeout)
+        while len(eof) < nparts and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    if len(got[m.partition()]) >= counts[m.partition()]:
+                        eof.add(m.partition())
+                    continue
+                raise AssertionError(f"consumer error: {m.error()}")
+            got[m.partition()].append(m)
+        assert len(eof) == nparts, (f"partitions at their end: {sorted(eof)}; records read: "
+                                    + str({p: len(v) for p, v in got.items()}))
+        for p in range(nparts):
+            wm = c.get_watermark_offsets(TopicPartition(topic, p), timeout=scaled(20))
+            assert wm == (0, counts[p]), f"partition {p}: watermarks {wm}, want (0, {counts[p]})"
+    finally:
+        c.close()
+    return got

@@ -52,8 +52,11 @@ def record_of(partition, i, codec):
     else:
         value = (f"{codec}|{partition}|{i}|ünïcødé ☃|".encode()
                  + bytes((i * 7 + j) % 256 for j in range(i % 300)))
+    if key is None and value is None:       # kafka-python wants one of them
+        key = b"k"
+    # kafka-python's send() accepts only bytes header values (no null).
     headers = [("idx", str(i).encode()), ("bin\u00fc", b"\x00\xff" + bytes([i % 256])),
-               ("none", None)]
+               ("empty", b"")]
     return key, value, headers
 
 

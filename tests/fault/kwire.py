@@ -1,0 +1,572 @@
+"""A small Kafka wire encoder/decoder for the fault tests (raw sockets, no
+client library), written from the protocol facts in /work/shared/PROTOCOL.md.
+
+What is here:
+  crc32c(data)                     CRC-32C (Castagnoli), table-driven
+  Writer / Reader                  big-endian ints, strings, arrays, (u)varints
+  request_frame(...)               size prefix + request header v1 or v2 + body
+  build_batch(values, ...)         an uncompressed record batch v2
+  parse_batches(data)              record batches back into dicts (CRC checked)
+  produce_v3(...), fetch_v4(...), metadata_v0/v1(...), api_versions(...)
+                                   request bodies and response parsers
+  Conn                             a socket with send_frame / recv_frame /
+                                   wait_closed
+
+All integers on the wire are big-endian. Record-level varints are zig-zag
+(protobuf style); the flexible-version lengths are unsigned varints.
+"""
+
+import socket
+import struct
+import time
+
+# ---------------------------------------------------------------- CRC-32C
+
+_CRC32C_POLY = 0x82F63B78  # reflected Castagnoli polynomial
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ _CRC32C_POLY if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data, crc=0):
+    """CRC-32C of data (bytes-like); crc continues a previous value."""
+    c = crc ^ 0xFFFFFFFF
+    t = _CRC32C_TABLE
+    for b in bytes(data):
+        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+assert crc32c(b"123456789") == 0xE3069283  # the standard check value
+
+
+# ---------------------------------------------------------------- varints
+
+def uvarint(n):
+    """Unsigned LEB128 varint."""
+    if n < 0:
+        raise ValueError("uvarint of a negative number")
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def varint(n):
+    """Zig-zag signed varint (records use these)."""
+    return uvarint((n << 1) ^ (n >> 63))
+
+
+class DecodeError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- writer
+
+class Writer:
+    def __init__(self):
+        self.b = bytearray()
+
+    def i8(self, v):
+        self.b += struct.pack(">b", v); return self
+
+    def i16(self, v):
+        self.b += struct.pack(">h", v); return self
+
+    def i32(self, v):
+        self.b += struct.pack(">i", v); return self
+
+    def u32(self, v):
+        self.b += struct.pack(">I", v); return self
+
+    def i64(self, v):
+        self.b += struct.pack(">q", v); return self
+
+    def raw(self, data):
+        self.b += data; return self
+
+    def string(self, s):
+        """int16-length string; None is null (-1)."""
+        if s is None:
+            return self.i16(-1)
+        s = s.encode() if isinstance(s, str) else s
+        return self.i16(len(s)).raw(s)
+
+    def compact_string(self, s):
+        if s is None:
+            return self.raw(uvarint(0))
+        s = s.encode() if isinstance(s, str) else s
+        return self.raw(uvarint(len(s) + 1)).raw(s)
+
+    def bytes32(self, data):
+        """int32-length bytes (records); None is null."""
+        if data is None:
+            return self.i32(-1)
+        return self.i32(len(data)).raw(data)
+
+    def array(self, items, fn):
+        """int32-count array; None is null (-1)."""
+        if items is None:
+            return self.i32(-1)
+        self.i32(len(items))
+        for it in items:
+            fn(self, it)
+        return self
+
+    def compact_array(self, items, fn):
+        if items is None:
+            return self.raw(uvarint(0))
+        self.raw(uvarint(len(items) + 1))
+        for it in items:
+            fn(self, it)
+        return self
+
+    def tags(self):
+        """An empty tagged-field section."""
+        return self.raw(uvarint(0))
+
+    def bytes(self):
+        return bytes(self.b)
+
+
+# ---------------------------------------------------------------- reader
+
+class Reader:
+    def __init__(self, data, pos=0):
+        self.d = bytes(data)
+        self.p = pos
+
+    @property
+    def remaining(self):
+        return len(self.d) - self.p
+
+    def _take(self, n):
+        if n < 0 or self.p + n > len(self.d):
+            raise DecodeError(f"need {n} bytes at {self.p}, have {len(self.d) - self.p}")
+        v = self.d[self.p:self.p + n]
+        self.p += n
+        return v
+
+    def _unpack(self, fmt, n):
+        return struct.unpack(fmt, self._take(n))[0]
+
+    def i8(self):
+        return self._unpack(">b", 1)
+
+    def i16(self):
+        return self._unpack(">h", 2)
+
+    def i32(self):
+        return self._unpack(">i", 4)
+
+    def u32(self):
+        return self._unpack(">I", 4)
+
+    def i64(self):
+        return self._unpack(">q", 8)
+
+    def uvarint(self):
+        shift = n = 0
+        for _ in range(10):
+            b = self._take(1)[0]
+            n |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return n
+            shift += 7
+        raise DecodeError("varint too long")
+
+    def varint(self):
+        z = self.uvarint()
+        return (z >> 1) ^ -(z & 1)
+
+    def string(self):
+        n = self.i16()
+        return None if n < 0 else self._take(n).decode("utf-8", "replace")
+
+    def compact_string(self):
+        n = self.uvarint()
+        return None if n == 0 else self._take(n - 1).decode("utf-8", "replace")
+
+    def bytes32(self):
+        n = self.i32()
+        return None if n < 0 else self._take(n)
+
+    def compact_bytes(self):
+        n = self.uvarint()
+        return None if n == 0 else self._take(n - 1)
+
+    def array(self, fn):
+        n = self.i32()
+        if n < 0:
+            return None
+        if n > self.remaining:
+            raise DecodeError(f"array count {n} beyond {self.remaining} bytes")
+        return [fn(self) for _ in range(n)]
+
+    def compact_array(self, fn):
+        n = self.uvarint()
+        if n == 0:
+            return None
+        if n - 1 > self.remaining:
+            raise DecodeError(f"array count {n - 1} beyond {self.remaining} bytes")
+        return [fn(self) for _ in range(n - 1)]
+
+    def skip_tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self._take(self.uvarint())
+
+    def rest(self):
+        return self._take(self.remaining)
+
+    def done(self):
+        if self.remaining:
+            raise DecodeError(f"{self.remaining} bytes left over")
+
+
+# ---------------------------------------------------------------- framing
+
+CLIENT_ID = "runnel-fault"
+
+
+def request_header(api_key, version, corr, header_version, client_id=CLIENT_ID):
+    """Request header v1 (key, version, correlation id, client id) or v2
+    (v1 + an empty tagged-field section). The client id stays an int16
+    string even in v2 (PROTOCOL.md §3.1)."""
+    w = Writer().i16(api_key).i16(version).i32(corr).string(client_id)
+    if header_version >= 2:
+        w.tags()
+    return w.bytes()
+
+
+def frame(payload):
+    return struct.pack(">i", len(payload)) + payload
+
+
+def request_frame(api_key, version, corr, body, flexible=False, client_id=CLIENT_ID):
+    return frame(request_header(api_key, version, corr, 2 if flexible else 1, client_id) + body)
+
+
+# ---------------------------------------------------------------- record batch v2
+
+BATCH_OVERHEAD = 61
+
+
+def encode_record(offset_delta, value, key=None, ts_delta=0, headers=()):
+    body = bytearray()
+    body += b"\x00"                       # attributes (unused)
+    body += varint(ts_delta)
+    body += varint(offset_delta)
+    if key is None:
+        body += varint(-1)
+    else:
+        body += varint(len(key)) + key
+    if value is None:
+        body += varint(-1)
+    else:
+        body += varint(len(value)) + value
+    body += varint(len(headers))
+    for hk, hv in headers:
+        hk = hk.encode() if isinstance(hk, str) else hk
+        body += varint(len(hk)) + hk
+        body += varint(-1) if hv is None else varint(len(hv)) + hv
+    return varint(len(body)) + bytes(body)
+
+
+def build_batch(values, keys=None, base_offset=0, base_ts=None, records_count=None,
+                last_offset_delta=None, attributes=0, producer_id=-1, producer_epoch=-1,
+                base_sequence=-1, corrupt_crc=False):
+    """An uncompressed record batch v2 holding one record per value.
+    records_count / last_offset_delta override the honest values (to build
+    inconsistent batches); corrupt_crc stores a wrong CRC."""
+    if base_ts is None:
+        base_ts = int(time.time() * 1000)
+    keys = keys or [None] * len(values)
+    recs = b"".join(encode_record(i, v, keys[i]) for i, v in enumerate(values))
+    n = len(values)
+    lod = n - 1 if last_offset_delta is None else last_offset_delta
+    cnt = n if records_count is None else records_count
+    after_crc = (Writer().i16(attributes).i32(lod).i64(base_ts).i64(base_ts)
+                 .i64(producer_id).i16(producer_epoch).i32(base_sequence).i32(cnt)
+                 .bytes() + recs)
+    crc = crc32c(after_crc)
+    if corrupt_crc:
+        crc ^= 0x5A5A5A5A
+    # BatchLength counts everything after itself: epoch(4) magic(1) crc(4) + rest
+    blen = 4 + 1 + 4 + len(after_crc)
+    return (Writer().i64(base_offset).i32(blen).i32(-1).i8(2).u32(crc).bytes() + after_crc)
+
+
+def parse_batches(data, check_crc=True):
+    """Splits stored/fetched bytes into batches. Returns a list of dicts
+    (base_offset, last_offset, count, records=[(offset, key, value)], pos,
+    size). A trailing partial batch is ignored (a fetch may end inside one)."""
+    out = []
+    pos = 0
+    data = bytes(data)
+    while len(data) - pos >= 12 + 49:
+        base, blen = struct.unpack_from(">qi", data, pos)
+        if blen < 49 or pos + 12 + blen > len(data):
+            break
+        b = data[pos:pos + 12 + blen]
+        magic = b[16]
+        if magic != 2:
+            raise DecodeError(f"batch at {pos}: magic {magic}")
+        (crc,) = struct.unpack_from(">I", b, 17)
+        if check_crc and crc32c(b[21:]) != crc:
+            raise DecodeError(f"batch at {pos} (base offset {base}): CRC mismatch")
+        attrs, lod, bts, mts, pid, pep, bseq, cnt = struct.unpack_from(">hiqqqhii", b, 21)
+        recs = []
+        if attrs & 0x07 == 0:
+            r = Reader(b, 61)
+            for _ in range(cnt):
+                ln = r.varint()
+                end = r.p + ln
+                r.i8()
+                tsd = r.varint()
+                od = r.varint()
+                kl = r.varint()
+                key = None if kl < 0 else r._take(kl)
+                vl = r.varint()
+                val = None if vl < 0 else r._take(vl)
+                for _ in range(r.varint()):
+                    hk = r.varint(); r._take(hk)
+                    hv = r.varint()
+                    if hv >= 0:
+                        r._take(hv)
+                if r.p != end:
+                    raise DecodeError(f"batch at {pos}: record length mismatch")
+                recs.append((base + od, key, val, bts + tsd))
+        out.append(dict(base_offset=base, last_offset=base + lod, count=cnt, attributes=attrs,
+                        records=recs, pos=pos, size=12 + blen))
+        pos += 12 + blen
+    return out
+
+
+# ---------------------------------------------------------------- requests
+
+API_PRODUCE, API_FETCH, API_LIST_OFFSETS, API_METADATA, API_API_VERSIONS = 0, 1, 2, 3, 18
+API_CREATE_TOPICS = 19
+
+
+def produce_v3(topic, partition_records, acks=-1, timeout_ms=10000, transactional_id=None):
+    """Produce v3 body. partition_records: {partition: record-set bytes}."""
+    w = Writer().string(transactional_id).i16(acks).i32(timeout_ms)
+    w.array([topic], lambda w, t: w.string(t).array(
+        sorted(partition_records.items()),
+        lambda w, pr: w.i32(pr[0]).bytes32(pr[1])))
+    return w.bytes()
+
+
+def parse_produce_v3(body):
+    """-> {(topic, partition): (error_code, base_offset)}"""
+    r = Reader(body)
+    out = {}
+
+    def part(r, topic):
+        idx, err, base, _lat = r.i32(), r.i16(), r.i64(), r.i64()
+        out[(topic, idx)] = (err, base)
+
+    def topic(r):
+        name = r.string()
+        r.array(lambda r: part(r, name))
+
+    r.array(topic)
+    r.i32()  # throttle
+    r.done()
+    return out
+
+
+def fetch_v4(topic, partition, offset, max_bytes=1 << 20, max_wait_ms=100, min_bytes=1):
+    w = Writer().i32(-1).i32(max_wait_ms).i32(min_bytes).i32(max_bytes).i8(0)
+    w.array([topic], lambda w, t: w.string(t).array(
+        [partition], lambda w, p: w.i32(p).i64(offset).i32(max_bytes)))
+    return w.bytes()
+
+
+def parse_fetch_v4(body):
+    """-> {(topic, partition): (error_code, high_watermark, records bytes)}"""
+    r = Reader(body)
+    r.i32()  # throttle
+    out = {}
+
+    def part(r, topic):
+        idx, err, hw, _lso = r.i32(), r.i16(), r.i64(), r.i64()
+        r.array(lambda r: (r.i64(), r.i64()))
+        out[(topic, idx)] = (err, hw, r.bytes32() or b"")
+
+    def topic(r):
+        name = r.string()
+        r.array(lambda r: part(r, name))
+
+    r.array(topic)
+    r.done()
+    return out
+
+
+def metadata_v0(topics):
+    return Writer().array(list(topics), lambda w, t: w.string(t)).bytes()
+
+
+def metadata_v1(topics):
+    """topics None = all topics (null array), [] = none."""
+    return Writer().array(None if topics is None else list(topics),
+                          lambda w, t: w.string(t)).bytes()
+
+
+def parse_metadata(body, version):
+    """Metadata v0/v1 response -> {'brokers': [...], 'topics': {name: (err, [partitions])}}"""
+    r = Reader(body)
+
+    def broker(r):
+        b = (r.i32(), r.string(), r.i32())
+        if version >= 1:
+            r.string()  # rack
+        return b
+
+    brokers = r.array(broker)
+    if version >= 1:
+        r.i32()  # controller id
+    topics = {}
+
+    def part(r):
+        err, idx, leader = r.i16(), r.i32(), r.i32()
+        r.array(lambda r: r.i32())
+        r.array(lambda r: r.i32())
+        return (idx, err, leader)
+
+    def topic(r):
+        err, name = r.i16(), r.string()
+        if version >= 1:
+            r.i8()  # is_internal
+        topics[name] = (err, r.array(part))
+
+    r.array(topic)
+    r.done()
+    return {"brokers": brokers, "topics": topics}
+
+
+def api_versions_body(version):
+    if version >= 3:
+        return (Writer().compact_string("runnel-fault-tests").compact_string("1.0")
+                .tags().bytes())
+    return b""
+
+
+def parse_api_versions(body, version):
+    """-> (error_code, {key: (min, max)}, throttle or None). The response
+    header is always v0 (the caller strips the correlation id)."""
+    r = Reader(body)
+    err = r.i16()
+    if version >= 3:
+        def key(r):
+            k = (r.i16(), r.i16(), r.i16())
+            r.skip_tags()
+            return k
+        keys = r.compact_array(key)
+        throttle = r.i32()
+        r.skip_tags()
+    else:
+        keys = r.array(lambda r: (r.i16(), r.i16(), r.i16()))
+        throttle = r.i32() if version >= 1 else None
+    r.done()
+    return err, {k: (lo, hi) for k, lo, hi in keys or []}, throttle
+
+
+# ---------------------------------------------------------------- connection
+
+class Conn:
+    """One TCP connection to the broker."""
+
+    def __init__(self, port, timeout=10.0, host="127.0.0.1"):
+        self.s = socket.create_connection((host, port), timeout=timeout)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def _read(self, n, deadline):
+        buf = bytearray()
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout(f"read {len(buf)}/{n} bytes")
+            self.s.settimeout(left)
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError(f"connection closed after {len(buf)}/{n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def recv_frame(self, timeout=None):
+        """One response frame (without the size prefix)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        (size,) = struct.unpack(">i", self._read(4, deadline))
+        if size < 4 or size > 200 << 20:
+            raise DecodeError(f"response size {size}")
+        return self._read(size, deadline)
+
+    def request(self, api_key, version, body, corr=1, flexible=False, resp_header_v1=None,
+                timeout=None):
+        """Sends one request; returns the response body after checking the
+        correlation id (and skipping response header v1's tags when the
+        response header is v1: flexible and not ApiVersions)."""
+        self.send(request_frame(api_key, version, corr, body, flexible))
+        resp = self.recv_frame(timeout)
+        (rcorr,) = struct.unpack_from(">i", resp, 0)
+        if rcorr != corr:
+            raise DecodeError(f"correlation id {rcorr}, sent {corr}")
+        if resp_header_v1 is None:
+            resp_header_v1 = flexible and api_key != API_API_VERSIONS
+        r = Reader(resp, 4)
+        if resp_header_v1:
+            r.skip_tags()
+        return r.rest()
+
+    def wait_closed(self, timeout):
+        """Reads until the peer closes. Returns (closed, bytes read): closed
+        is True on EOF or a reset within timeout."""
+        deadline = time.monotonic() + timeout
+        got = bytearray()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False, bytes(got)
+            self.s.settimeout(left)
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                return False, bytes(got)
+            except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+                return True, bytes(got)
+            if not chunk:
+                return True, bytes(got)
+            got += chunk
