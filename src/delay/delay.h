@@ -31,12 +31,23 @@ struct delayed_op {
 };
 
 /* Parks op on the calling loop (loop thread only) until try_complete says
- * done or deadline_ms (monotonic) passes. */
+ * done or deadline_ms (monotonic) passes. The caller has just found op not
+ * ready; delay re-checks it once at the end of this turn anyway, so data
+ * that arrived between that check and the park is not missed. The op is
+ * borrowed until try_complete returns true or delay_cancel. try_complete
+ * must not delay_park or delay_cancel its own op. */
 void delay_park(struct evloop *loop, struct delayed_op *op, int64_t deadline_ms);
 /* Forgets op without calling it (e.g. its connection died). Loop thread. */
 void delay_cancel(struct delayed_op *op);
 /* Some partition got new data. Any thread; cheap when nothing is parked. */
 void delay_notify(void);
-/* Registers a loop so delay_notify can reach it. Called once per loop at start. */
+/* Registers a loop so delay_notify can reach it. Called once per loop at
+ * start (loop thread, or the creating thread before the loop runs). */
 void delay_register_loop(struct evloop *loop);
+/* Forgets a loop (before it is freed). Its parked ops must be gone
+ * (delay_expire_all). Any thread. */
+void delay_unregister_loop(struct evloop *loop);
+/* Completes every op parked on loop now, with try_complete(op, true)
+ * (shutdown). Loop thread. */
+void delay_expire_all(struct evloop *loop);
 #endif

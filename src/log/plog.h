@@ -108,6 +108,10 @@ int plog_offset_for_time(struct plog *pl, int64_t ts, int64_t *offset, int64_t *
  * with the largest timestamp; *offset = -1 on an empty log. */
 int plog_max_timestamp(struct plog *pl, int64_t *offset, int64_t *timestamp);
 
+/* Replaces the partition's settings (a topic config change). Applies to
+ * later appends and rolls; existing index files keep their size limit. */
+void plog_set_config(struct plog *pl, const struct plog_config *cfg);
+
 /* Flushes everything now (fdatasync), on the calling thread. */
 int plog_flush(struct plog *pl);
 /* The partition's recovery point: every offset below it is durable. */

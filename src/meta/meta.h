@@ -10,7 +10,7 @@
  * restarts after it. Clustering will replicate this same log with Raft.
  *
  * Record types (each versioned, own binary layout documented in metalog.c):
- *   TOPIC           name, topic id (UUID v4), partition count
+ *   TOPIC           name, topic id (UUID v4), partition count, initial configs
  *   PARTITIONS      topic id, new partition count (CreatePartitions)
  *   TOPIC_CONFIG    topic id, key, value (NULL value = delete override)
  *   REMOVE_TOPIC    topic id
@@ -20,6 +20,16 @@
  * returned topics are reference-counted so a concurrent delete cannot free
  * them). Mutations are serialized by a mutex and block the caller for one
  * fdatasync of the metadata log (admin requests are rare).
+ *
+ * A struct topic from a lookup is an immutable version: CreatePartitions
+ * and config changes publish a new version (same name and id, the same
+ * plogs) instead of editing the one readers hold, so npartitions, parts and
+ * configs may be read without locks and stay consistent for the whole
+ * request. A deleted topic's plogs stay valid until its last reference is
+ * dropped; only then are its partition directories deleted (src/meta/image.c).
+ *
+ * Implementation: meta.c (open, validation, mutations), image.c (versions,
+ * maps), metalog.c (the record format, replay, snapshots), uuid.c.
  */
 #ifndef RUNNEL_META_META_H
 #define RUNNEL_META_META_H
@@ -38,7 +48,8 @@ struct partition {
 	struct topic *topic;     /* borrowed: the topic owns its partitions */
 	int32_t index;
 	int32_t leader_epoch;    /* 0 on a single node */
-	struct plog *log;        /* owned by the topic while it lives */
+	struct plog *log;        /* shared by the topic's versions; closed (or, after a
+				  * delete, deleted) when the newest one is freed */
 };
 
 struct topic {
@@ -49,21 +60,27 @@ struct topic {
 	struct kv *configs;      /* owned topic-level overrides */
 	size_t nconfigs;
 	bool internal;           /* name starts with "__" */
-	atomic_int refs;         /* image holds one; lookups add one each */
+	atomic_int refs;         /* image holds one (on the newest version); lookups add
+				  * one each; a replaced version holds one on its successor */
 };
 
 struct meta;
 
-/* Opens the metadata log in the first log dir, replays it, opens every
- * partition's log through ld. Returns NULL with a message in err. The
- * config is borrowed for the meta's lifetime. */
+/* Opens the metadata log in <logdir_path(ld)>/__cluster_metadata-0/,
+ * replays it, creates the cluster id on the first start (cfg->cluster_id or
+ * a random one; also written to <log dir>/meta.properties), opens every
+ * partition's log through ld. Returns NULL with a message in err. cfg and ld
+ * are borrowed for the meta's lifetime. Call once, before the loops start. */
 struct meta *meta_open(const struct config *cfg, struct logdir *ld, char *err, size_t errlen);
-/* Closes partitions (not their files) and the metadata log. */
+/* Closes partitions (not their files) and the metadata log. Every topic
+ * reference must have been released (loops stopped), and ld must still be
+ * open: close meta before the logdir. */
 void meta_close(struct meta *m);
 
 const char *meta_cluster_id(const struct meta *m);
 
-/* Lookups: a referenced topic or NULL. Release with topic_unref. */
+/* Lookups: a referenced topic or NULL (an all-zero id finds nothing).
+ * Release with topic_unref (NULL is a no-op). Any thread; O(1). */
 struct topic *meta_topic_find(struct meta *m, const char *name, size_t len);
 struct topic *meta_topic_find_id(struct meta *m, const uint8_t id[16]);
 void topic_ref(struct topic *t);
@@ -82,11 +99,16 @@ int meta_topic_name_valid(const char *name, size_t len, char *err, size_t errlen
  * Returns a Kafka code (NONE, TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
  * INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG,
  * KAFKA_STORAGE_ERROR) with a message in err; *out (if non-NULL) gets a
- * referenced topic on success (NULL when validate_only). */
+ * referenced topic on success (NULL when validate_only). A name equal to an
+ * existing one after mapping '.' to '_' is INVALID_TOPIC_EXCEPTION ("collides
+ * with existing topic"). When a deleted topic of the same name is still
+ * referenced, waits up to 5 s for it to go, else TOPIC_ALREADY_EXISTS
+ * ("marked for deletion"). Any thread; blocks for one fdatasync. */
 int meta_topic_create(struct meta *m, const char *name, int32_t partitions, int32_t rf,
 		      const struct kv *configs, size_t nconfigs, bool validate_only,
 		      struct topic **out, char *err, size_t errlen);
-/* Deletes a topic and its partitions' data. Returns NONE,
+/* Deletes a topic (t may be any version of it) and, once the last
+ * reference is dropped, its partitions' data. Returns NONE,
  * UNKNOWN_TOPIC_OR_PARTITION, TOPIC_DELETION_DISABLED, INVALID_TOPIC_EXCEPTION
  * (internal topics), KAFKA_STORAGE_ERROR. */
 int meta_topic_delete(struct meta *m, struct topic *t);
@@ -94,11 +116,17 @@ int meta_topic_delete(struct meta *m, struct topic *t);
  * (total <= current or > 1e6), UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR. */
 int meta_partitions_create(struct meta *m, struct topic *t, int32_t total, bool validate_only,
 			   char *err, size_t errlen);
-/* Sets (value non-NULL) or removes a topic config override. */
+/* Sets (value non-NULL) or removes a topic config override (a new topic
+ * version; t may be any version of the topic). Returns NONE (also when
+ * nothing changes), INVALID_CONFIG (unknown key or bad value, message in
+ * err), UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR. Settings the
+ * partition log uses (segment.*, flush.*, message.timestamp.type) reach
+ * open plogs at the next start. */
 int meta_topic_config_set(struct meta *m, struct topic *t, const char *key, const char *value,
 			  char *err, size_t errlen);
 /* The effective value of a topic config key (override or broker default),
- * written to out; *is_default set when no override exists. */
+ * written to out; *is_default set when no override exists. Reads only t's
+ * own (immutable) version: any thread, no lock. */
 void meta_topic_config_get(struct meta *m, const struct topic *t, const char *key,
 			   char *out, size_t outlen, bool *is_default);
 #endif

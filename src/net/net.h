@@ -21,13 +21,25 @@
 
 struct broker;
 
-/* Parses listeners / advertised.listeners into b, creates the loops and
- * threads, binds and starts accepting. Returns 0 or -1 with err. */
+/* Parses listeners / advertised.listeners into b, binds (port 0: the
+ * kernel picks one, stored back into b->listeners[i].port and the matching
+ * advertised entry), creates b->nloops loops (num.network.threads, 0 = one
+ * per core) and their threads, and starts accepting. Ignores SIGPIPE
+ * process-wide. Returns 0, or -1 with err (nothing left running). Main
+ * thread; b->cfg must be final. */
 int net_start(struct broker *b, char *err, size_t errlen);
-/* Stops accepting, ends every loop, closes connections, joins threads. */
+/* Stops accepting, closes connections, completes parked operations, waits
+ * (up to a few seconds) for handlers to give back their requests, ends
+ * every loop and joins the threads. The stopped loops stay allocated:
+ * evloop_post on them returns -1. Main thread. */
 void net_stop(struct broker *b);
+/* Frees the loops (net_stop first if needed). Call once no other thread
+ * can still post to them (after logdir_close). Main thread. */
+void net_free(struct broker *b);
 /* Parses "PLAINTEXT://host:port,NAME://host:port" into addrs (max n).
- * Returns the count or -1 with err. */
+ * host: "" (all interfaces), a name, an IPv4 address or [IPv6]. Only the
+ * PLAINTEXT security protocol is accepted (SSL/SASL_*: a clear error).
+ * Returns the count or -1 with err. Any thread. */
 struct listener_addr;
 int net_parse_listeners(const char *spec, struct listener_addr *addrs, int n, char *err, size_t errlen);
 #endif

@@ -329,3 +329,61 @@ def read_partitions(bootstrap, topic, partitions, timeout=60):
         return got, hw
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------- checking a log
+
+def round_tag(r):
+    return f"r{r}"
+
+
+def check_log(bootstrap, topic, partitions, acked, timeout=90):
+    """Reads every partition and checks what is there, whatever was lost:
+    offsets contiguous from 0; every value intact (value_of/check_value), in
+    its own partition, and in production order (round, seq strictly
+    increasing: no duplicate, no reordering). Then compares with `acked`
+    ({p: {offset: value}}). Returns {'hw': {p: n}, 'missing': [(p, offset,
+    why)], 'unacked_present': n}; the caller decides about 'missing'."""
+    got, hw = read_partitions(bootstrap, topic, partitions, timeout=timeout)
+    missing = []
+    unacked = 0
+    for p in range(partitions):
+        offs = [o for o, _ in got[p]]
+        assert offs == list(range(hw[p])), (
+            f"partition {p}: offsets not contiguous from 0 to {hw[p]}: first gap near "
+            + str(next((i for i, o in enumerate(offs) if o != i), len(offs))))
+        last = None
+        for o, v in got[p]:
+            tag, vp, seq = check_value(v)
+            assert vp == p, f"partition {p} offset {o}: value written for partition {vp}"
+            key = (int(tag[1:]), seq)
+            assert last is None or key > last, (
+                f"partition {p} offset {o}: {tag}/{seq} after {last} (duplicate or reordered)")
+            last = key
+        values = dict(got[p])
+        for o, v in sorted(acked.get(p, {}).items()):
+            if o >= hw[p]:
+                missing.append((p, o, f"beyond the log end {hw[p]}"))
+            elif values[o] != v:
+                missing.append((p, o, f"holds {values[o][:40]!r}, acknowledged {v[:40]!r}"))
+        unacked += len(set(values) - set(acked.get(p, {})))
+    return {"hw": hw, "missing": missing, "unacked_present": unacked}
+
+
+def merge_acked(acked, producer):
+    """Adds a stopped AckProducer's acknowledgements to acked ({p: {offset:
+    value}}); asserts no offset was acknowledged twice."""
+    for p, o, v in producer.acked:
+        prev = acked.setdefault(p, {}).get(o)
+        assert prev is None, f"partition {p} offset {o} acknowledged twice: {prev[:40]!r} and {v[:40]!r}"
+        acked[p][o] = v
+    return acked
+
+
+def wait_acks(producer, n, timeout):
+    """Waits until the producer has at least n acknowledgements."""
+    deadline = time.monotonic() + scaled(timeout)
+    while len(producer.acked) < n and time.monotonic() < deadline and not producer.errors:
+        time.sleep(0.01)
+    assert len(producer.acked) >= n, (f"only {len(producer.acked)} acknowledgements after "
+                                      f"{scaled(timeout)}s ({producer.failed} failed, errors {producer.errors})")

@@ -36,7 +36,10 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
     if rep.failed and rep.when in ("setup", "call"):
+        used = set(getattr(item, "fixturenames", ()))
         for b in list(_ACTIVE):
+            if b.fixture not in used:
+                continue
             b.failed_tests.append(item.nodeid)
             rep.sections.append((f"runnel {b.name}", b.describe()))
 
@@ -54,8 +57,9 @@ def _test_failed(node):
 
 
 class _Factory:
-    def __init__(self, node):
+    def __init__(self, node, fixture):
         self.node = node
+        self.fixture = fixture      # name of the fixture that owns these brokers
         self.brokers = []
 
     def __call__(self, overrides=None, *, config_file=None, start=True, name=None, **kv):
@@ -64,6 +68,7 @@ class _Factory:
         name = name or ("broker" if not self.brokers else f"broker{len(self.brokers) + 1}")
         b = Broker(harness.new_workdir(f"{_label(self.node)}-{name}"), ov,
                    config_file=config_file, name=name)
+        b.fixture = self.fixture
         self.brokers.append(b)
         _ACTIVE.append(b)
         if start:
@@ -96,7 +101,7 @@ class _Factory:
 
 
 def _factory_fixture(request):
-    fac = _Factory(request.node)
+    fac = _Factory(request.node, request.fixturename)
     try:
         yield fac
     finally:

@@ -162,8 +162,9 @@ def test_create_topic_broker_defaults(broker_factory, topic_name):
     default.replication.factor from the broker (CreateTopics v4)."""
     broker = broker_factory({"num.partitions": 4})
     name = topic_name()
-    futs = broker.admin().create_topics([NewTopic(name, num_partitions=-1, replication_factor=-1)],
-                                        operation_timeout=T, request_timeout=T)
+    admin = broker.admin()   # keep a reference: the futures die with the client
+    futs = admin.create_topics([NewTopic(name, num_partitions=-1, replication_factor=-1)],
+                               operation_timeout=T, request_timeout=T)
     assert result(futs[name]) is None
     broker.wait_topic(name, 4)
 

@@ -274,12 +274,17 @@ static struct inode_rec *rec_get(const struct stat *st, const char *path)
 	return r;
 }
 
-/* The record of an open fd if it is a tracked regular file or directory.
- * Caller holds g_mu. */
-static struct inode_rec *rec_of_fd(int fd, struct stat *st)
+/* fstat()s fd; true if it is a regular file or a directory (sockets,
+ * pipes and terminals are answered without taking the lock). */
+static int fd_stat(int fd, struct stat *st)
 {
-	if (fstat(fd, st) != 0 || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)))
-		return NULL;
+	return fstat(fd, st) == 0 && (S_ISREG(st->st_mode) || S_ISDIR(st->st_mode));
+}
+
+/* The record of an open fd (st: its fd_stat) if it is a tracked regular
+ * file or directory. Caller holds g_mu. */
+static struct inode_rec *rec_of_fd(int fd, const struct stat *st)
+{
 	struct inode_rec *r = rec_find(st->st_dev, st->st_ino);
 	if (!r || (r->dead && st->st_nlink > 0)) {
 		char path[PATH_MAX];
@@ -480,9 +485,13 @@ static void note_write(int fd, int64_t off, ssize_t n)
 		return;
 	int saved = errno;
 	struct stat st;
+	if (!fd_stat(fd, &st) || !S_ISREG(st.st_mode)) {
+		errno = saved;
+		return;
+	}
 	pthread_mutex_lock(&g_mu);
 	struct inode_rec *r = rec_of_fd(fd, &st);
-	if (r && S_ISREG(st.st_mode)) {
+	if (r) {
 		if (off < 0) {
 			off_t cur = lseek(fd, 0, SEEK_CUR);
 			off = cur >= n ? cur - n : 0;
@@ -505,9 +514,13 @@ static void note_range(int fd, int64_t off, int64_t len)
 		return;
 	int saved = errno;
 	struct stat st;
+	if (!fd_stat(fd, &st) || !S_ISREG(st.st_mode)) {
+		errno = saved;
+		return;
+	}
 	pthread_mutex_lock(&g_mu);
 	struct inode_rec *r = rec_of_fd(fd, &st);
-	if (r && S_ISREG(st.st_mode) && len > 0) {
+	if (r && len > 0) {
 		if (off < r->lo)
 			r->lo = off;
 		if (off + len > r->hi)
@@ -523,9 +536,13 @@ static void model_sync(int fd)
 		return;
 	int saved = errno;
 	struct stat st;
+	if (!fd_stat(fd, &st)) {
+		errno = saved;
+		return;
+	}
 	pthread_mutex_lock(&g_mu);
 	struct inode_rec *r = rec_of_fd(fd, &st);
-	if (!r && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+	if (!r) {
 		/* maybe renamed in since we cached it as untracked */
 		char path[PATH_MAX];
 		fd_path(fd, path, sizeof path);
@@ -550,8 +567,12 @@ static void note_open(int fd, int flags)
 	(void)flags;
 	int saved = errno;
 	struct stat st;
+	if (!fd_stat(fd, &st)) {
+		errno = saved;
+		return;
+	}
 	pthread_mutex_lock(&g_mu);
-	if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+	{
 		struct inode_rec *r = rec_find(st.st_dev, st.st_ino);
 		if (!r || r->dead || !r->tracked) {
 			char path[PATH_MAX];
@@ -920,9 +941,13 @@ static void note_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t
 		return;
 	int saved = errno;
 	struct stat st;
+	if (!fd_stat(fd, &st) || !S_ISREG(st.st_mode)) {
+		errno = saved;
+		return;
+	}
 	pthread_mutex_lock(&g_mu);
 	struct inode_rec *r = rec_of_fd(fd, &st);
-	if (r && S_ISREG(st.st_mode)) {
+	if (r) {
 		r->full = 1; /* writes through memory are invisible: copy whole files */
 		int i;
 		for (i = 0; i < NMAPS && g_maps[i].addr; i++)

@@ -11,11 +11,18 @@ function readPlan () {
   return JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
 }
 
+// KafkaJS logs to stdout by default; stdout carries the result, so log to stderr.
+const stderrLog = () => ({ namespace, label, log }) => {
+  process.stderr.write(JSON.stringify({ level: label, namespace, ...log }) + '\n')
+}
+
 function client (plan) {
   return new Kafka({
     clientId: 'runnel-kafkajs-test',
     brokers: [plan.bootstrap],
-    logLevel: logLevel.WARN,
+    // KAFKAJS_LOG_LEVEL=DEBUG shows every request and response on stderr.
+    logLevel: logLevel[process.env.KAFKAJS_LOG_LEVEL || 'WARN'],
+    logCreator: stderrLog,
     connectionTimeout: plan.timeoutMs || 10000,
     requestTimeout: plan.timeoutMs || 30000,
     retry: { retries: 3, initialRetryTime: 100 }

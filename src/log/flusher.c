@@ -1,0 +1,340 @@
+/*
+ * flusher.c — group commit: one thread per log dir makes appended data
+ * durable and answers the durability waiters (plog_when_durable).
+ *
+ * A round (flusher_main):
+ *
+ *   sleep on ld->cond until woken (a waiter, a roll, flush.messages
+ *   reached) or flush_scheduler_ms passed
+ *        |
+ *   take the dirty list (partitions appended to since they were last
+ *   flushed, or with waiters); for each one that is due:
+ *        |
+ *   flusher_flush:  under mu   target = leo; note the active segment, the
+ *                              segments rolled since the last flush, and
+ *                              whether the dir gained a file
+ *                   no lock    fsync rolled segments (.log, .index,
+ *                              .timeindex); fdatasync the active .log;
+ *                              fsync the partition dir if it gained a file
+ *                   under mu   flushed = target; take the waiters with
+ *                              end_offset <= flushed
+ *                   no lock    call them, in offset order, KAFKA_NONE
+ *        |
+ *   requeue partitions that still hold unflushed data; write the
+ *   checkpoint after rolls or every CKPT_INTERVAL_MS; remove deleted dirs
+ *
+ * A partition is due when it has waiters, an error to report, rolled
+ * segments to sync, flush.messages unflushed records, or data older than
+ * flush.ms.
+ *
+ * Invariants:
+ *  1. A waiter is called with KAFKA_NONE only after an fdatasync that
+ *     started after its data was written (target is read under mu after
+ *     the append published it) — and, for data in a new segment, after the
+ *     directory fsync that made the file's name durable.
+ *  2. Appends and reads never wait for a flush: no plog mutex is held
+ *     across a sync. Requests arriving during a flush are served by the
+ *     next round — many produce requests share one fdatasync.
+ *  3. Waiters are called in offset order: flushes of one partition are
+ *     serialized by flush_mu, and waiters leave the sorted list in order.
+ *  4. After a failed sync the partition's error is sticky: the waiters then
+ *     pending and every later one get KAFKA_KAFKA_STORAGE_ERROR.
+ *
+ * Threads: flusher_main is the log dir's thread; flusher_flush may also
+ * run on any thread (plog_flush, close).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log_int.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+enum { CKPT_INTERVAL_MS = 60000 };
+
+void flusher_mark_dirty(struct plog *pl, bool wake)
+{
+	struct logdir *ld = pl->ld;
+	if (ld == NULL)
+		return;
+	bool queued = atomic_exchange(&pl->dirty, true);
+	if (queued && !wake)
+		return;
+	pthread_mutex_lock(&ld->mu);
+	if (!queued) {
+		plog__ref(pl);  /* the dirty list's reference */
+		pl->dirty_next = ld->dirty;
+		ld->dirty = pl;
+	}
+	if (wake) {
+		ld->wake = true;
+		pthread_cond_signal(&ld->cond);
+	}
+	pthread_mutex_unlock(&ld->mu);
+}
+
+/* ========================================================= one partition */
+
+struct flush_plan {
+	int64_t target;             /* leo when the flush began */
+	struct segment *active;     /* referenced */
+	struct segment **rolled;    /* referenced; owned array */
+	size_t nrolled;
+	bool dir;                   /* fsync the partition dir */
+};
+
+/* Under mu: what this flush covers. Returns false when out of memory. */
+static bool flusher_plan(struct plog *pl, struct flush_plan *fp)
+{
+	memset(fp, 0, sizeof *fp);
+	size_t n = 0;
+	for (size_t i = 0; i < pl->nsegs; i++)
+		n += pl->segs[i]->unsynced;
+	if (n > 0 && (fp->rolled = malloc(n * sizeof *fp->rolled)) == NULL)
+		return false;
+	for (size_t i = 0; i < pl->nsegs; i++) {
+		if (pl->segs[i]->unsynced) {
+			fileref_ref(&pl->segs[i]->ref);
+			fp->rolled[fp->nrolled++] = pl->segs[i];
+		}
+	}
+	fp->active = pl->segs[pl->nsegs - 1];
+	fileref_ref(&fp->active->ref);
+	fp->target = atomic_load(&pl->leo);
+	fp->dir = pl->dir_dirty;
+	pl->dir_dirty = false;
+	pl->unflushed_msgs = 0;
+	pl->oldest_unflushed_ms = -1;
+	return true;
+}
+
+static void flusher_plan_free(struct flush_plan *fp)
+{
+	for (size_t i = 0; i < fp->nrolled; i++)
+		segment_unref(fp->rolled[i]);
+	free(fp->rolled);
+	segment_unref(fp->active);
+}
+
+/* The syncs, without locks. Returns 0, or an errno value with the failing
+ * file's name written into name. */
+static int flusher_sync(struct plog *pl, const struct flush_plan *fp, char *name, size_t len)
+{
+	int e = 0;
+	for (size_t i = 0; i < fp->nrolled && e == 0; i++) {
+		segment_name(name, len, fp->rolled[i]->base_offset, ".log");
+		e = segment_sync(fp->rolled[i], true);
+	}
+	if (e == 0) {
+		segment_name(name, len, fp->active->base_offset, ".log");
+		e = segment_sync(fp->active, false);
+	}
+	if (e == 0 && fp->dir) {
+		snprintf(name, len, "%s", "the partition directory");
+		e = plog__sync_dir(pl->dirfd);
+	}
+	return e;
+}
+
+/* Nothing to sync: no new data, no rolled segment, no new file. mu. */
+static bool flusher_clean(const struct plog *pl)
+{
+	if (atomic_load(&pl->leo) > atomic_load(&pl->flushed) || pl->dir_dirty)
+		return false;
+	for (size_t i = 0; i < pl->nsegs; i++)
+		if (pl->segs[i]->unsynced)
+			return false;
+	return true;
+}
+
+/* Under mu, when there is nothing to sync: answers the waiters already
+ * covered (or all of them with the sticky error). Unlocks mu. */
+static int flusher_answer(struct plog *pl, int err)
+{
+	struct plog_waiter *w;
+	size_t nw = plog__take_waiters(pl, err != KAFKA_NONE ? INT64_MAX : atomic_load(&pl->flushed), &w);
+	pthread_mutex_unlock(&pl->mu);
+	plog__call_waiters(w, nw, err);
+	return err;
+}
+
+int flusher_flush(struct plog *pl)
+{
+	struct flush_plan fp;
+	char name[80];
+	pthread_mutex_lock(&pl->flush_mu);
+	pthread_mutex_lock(&pl->mu);
+	int err = atomic_load(&pl->err);
+	if (err != KAFKA_NONE || flusher_clean(pl)) {
+		err = flusher_answer(pl, err);
+		pthread_mutex_unlock(&pl->flush_mu);
+		return err;
+	}
+	if (!flusher_plan(pl, &fp)) {
+		/* Out of memory: not the disk's fault; the waiters stay queued
+		 * for the next round. */
+		pthread_mutex_unlock(&pl->mu);
+		pthread_mutex_unlock(&pl->flush_mu);
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	pthread_mutex_unlock(&pl->mu);
+
+	int e = flusher_sync(pl, &fp, name, sizeof name);
+
+	pthread_mutex_lock(&pl->mu);
+	if (e != 0) {
+		plog__fail(pl, "fdatasync of", name, e);
+		err = KAFKA_KAFKA_STORAGE_ERROR;
+	} else {
+		for (size_t i = 0; i < fp.nrolled; i++)
+			fp.rolled[i]->unsynced = false;
+		if (fp.target > atomic_load(&pl->flushed))
+			atomic_store(&pl->flushed, fp.target);
+	}
+	flusher_answer(pl, err);
+	pthread_mutex_unlock(&pl->flush_mu);
+	flusher_plan_free(&fp);
+	return err;
+}
+
+/* ================================================================ rounds */
+
+/* Is pl due for a flush now (mono ms)? Sets *pending when it holds data or
+ * waiters that a later round must see. */
+static bool flusher_due(struct plog *pl, int64_t now, bool *pending)
+{
+	pthread_mutex_lock(&pl->mu);
+	bool rolled = false;
+	for (size_t i = 0; i < pl->nsegs && !rolled; i++)
+		rolled = pl->segs[i]->unsynced;
+	bool due = !pl->closed &&
+		   (pl->nwaiters > 0 || atomic_load(&pl->err) != KAFKA_NONE || rolled || pl->dir_dirty ||
+		    pl->unflushed_msgs >= pl->cfg.flush_messages ||
+		    (pl->cfg.flush_ms >= 0 && pl->oldest_unflushed_ms >= 0 &&
+		     now - pl->oldest_unflushed_ms >= pl->cfg.flush_ms));
+	*pending = !pl->closed && atomic_load(&pl->err) == KAFKA_NONE &&
+		   (atomic_load(&pl->leo) > atomic_load(&pl->flushed) || pl->nwaiters > 0);
+	pthread_mutex_unlock(&pl->mu);
+	return due;
+}
+
+/* Takes the dirty list into an array (ld->mu held). Partitions that do not
+ * fit (out of memory) stay queued for the next round. */
+static size_t flusher_take(struct logdir *ld, struct plog ***vec, size_t *cap)
+{
+	size_t n = 0;
+	while (ld->dirty != NULL) {
+		if (n == *cap) {
+			size_t c = *cap ? *cap * 2 : 64;
+			struct plog **v = realloc(*vec, c * sizeof *v);
+			if (v == NULL)
+				break;
+			*vec = v;
+			*cap = c;
+		}
+		struct plog *pl = ld->dirty;
+		ld->dirty = pl->dirty_next;
+		pl->dirty_next = NULL;
+		atomic_store(&pl->dirty, false);
+		(*vec)[n++] = pl;
+	}
+	return n;
+}
+
+static void flusher_round(struct plog **v, size_t n)
+{
+	int64_t now = clock_mono_ms();
+	for (size_t i = 0; i < n; i++) {
+		bool pending;
+		if (flusher_due(v[i], now, &pending)) {
+			flusher_flush(v[i]);
+			flusher_due(v[i], now, &pending);
+		}
+		if (pending)
+			flusher_mark_dirty(v[i], false);
+		plog__unref(v[i]);
+	}
+}
+
+static void flusher_wait(struct logdir *ld, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&ld->cond, &ld->mu, &ts);
+}
+
+static void *flusher_main(void *arg)
+{
+	struct logdir *ld = arg;
+	struct plog **v = NULL;
+	size_t cap = 0;
+	int64_t last_ckpt = clock_mono_ms();
+	int64_t tick = ld->flush_scheduler_ms > 0 ? ld->flush_scheduler_ms : 1000;
+	if (tick > CKPT_INTERVAL_MS)
+		tick = CKPT_INTERVAL_MS;
+	pthread_mutex_lock(&ld->mu);
+	while (!ld->stop) {
+		if (!ld->wake)
+			flusher_wait(ld, tick);
+		if (ld->stop)
+			break;
+		ld->wake = false;
+		size_t n = flusher_take(ld, &v, &cap);
+		pthread_mutex_unlock(&ld->mu);
+		flusher_round(v, n);
+		int64_t now = clock_mono_ms();
+		if (atomic_exchange(&ld->ckpt_wanted, false) || now - last_ckpt >= CKPT_INTERVAL_MS) {
+			logdir_checkpoint(ld);
+			last_ckpt = now;
+		}
+		logdir__reap(ld);
+		pthread_mutex_lock(&ld->mu);
+	}
+	pthread_mutex_unlock(&ld->mu);
+	free(v);
+	return NULL;
+}
+
+int flusher_start(struct logdir *ld)
+{
+	int e = pthread_create(&ld->thread, NULL, flusher_main, ld);
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	ld->thread_started = true;
+	return 0;
+}
+
+void flusher_stop(struct logdir *ld)
+{
+	if (!ld->thread_started)
+		return;
+	pthread_mutex_lock(&ld->mu);
+	ld->stop = true;
+	pthread_cond_signal(&ld->cond);
+	pthread_mutex_unlock(&ld->mu);
+	pthread_join(ld->thread, NULL);
+	ld->thread_started = false;
+	/* Drop the dirty list's references; close flushes what matters. */
+	pthread_mutex_lock(&ld->mu);
+	struct plog *pl = ld->dirty;
+	ld->dirty = NULL;
+	pthread_mutex_unlock(&ld->mu);
+	while (pl != NULL) {
+		struct plog *next = pl->dirty_next;
+		atomic_store(&pl->dirty, false);
+		plog__unref(pl);
+		pl = next;
+	}
+}

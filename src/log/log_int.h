@@ -1,0 +1,289 @@
+/*
+ * log_int.h — internals of the partition log (src/log/), shared by
+ * index.c, segment.c, plog.c, recovery.c, flusher.c and logdir.c. Nothing
+ * outside src/log/ includes this header except the log's unit tests.
+ *
+ * Locks, in the only order they may be taken:
+ *   logdir.ckpt_mu  ->  plog.flush_mu  ->  plog.mu  ->  logdir.mu
+ * logdir.mu is a leaf: nobody takes a plog lock while holding it. No lock is
+ * held across an fsync/fdatasync except plog.flush_mu (which only orders
+ * flushes of one partition, never appends or reads) and logdir.ckpt_mu.
+ */
+#ifndef RUNNEL_LOG_LOG_INT_H
+#define RUNNEL_LOG_LOG_INT_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log/plog.h"
+#include "record/batch.h"
+#include "util/buf.h"
+
+/* ================================================================ index.c */
+
+enum index_kind { INDEX_OFFSET = 0, INDEX_TIME = 1 };
+enum { INDEX_OFFSET_ENTRY = 8, INDEX_TIME_ENTRY = 12 };
+
+/* One sparse index of a segment: the file's bytes kept in memory as they
+ * are on disk (big-endian entries), so the file is always a prefix-copy of
+ * buf. Guarded by the owning plog's mutex. */
+struct index {
+	int fd;                 /* .index / .timeindex, owned; -1 when closed */
+	enum index_kind kind;
+	int64_t base_offset;    /* the segment's base offset (relative offsets) */
+	uint8_t *buf;           /* owned: n entries, big-endian as on disk */
+	size_t n;               /* entries in buf (and in the file) */
+	size_t cap;             /* bytes allocated for buf */
+	size_t max_entries;     /* index_max_bytes / entry size, >= 1 */
+};
+
+/* A decoded entry. Offset index: key = absolute offset, val = file position.
+ * Time index: key = timestamp (ms), val = absolute offset. */
+struct index_entry {
+	int64_t key;
+	int64_t val;
+};
+
+/* Opens (creating when create is true) <dirfd>/<name>. Returns 0, 1 when the
+ * file did not exist and was created, -1 with errno. Does not load it. */
+int index_open(struct index *ix, int dirfd, const char *name, enum index_kind kind,
+	       int64_t base_offset, int32_t index_max_bytes);
+/* Loads the file into memory and checks it: whole entries, keys and values
+ * strictly increasing, relative offsets >= 0, offset-index positions below
+ * log_size, offsets below next_offset (pass INT64_MAX when unknown).
+ * Returns 0, 1 when inconsistent (caller rebuilds), -1 on I/O error. */
+int index_load(struct index *ix, uint64_t log_size, int64_t next_offset);
+void index_close(struct index *ix);
+/* Forgets every entry in memory (the file is rewritten by index_rewrite). */
+void index_reset(struct index *ix);
+bool index_full(const struct index *ix);
+size_t index_count(const struct index *ix);
+/* Adds an entry in memory only; skipped (returns false) when the index is
+ * full, out of memory, not strictly increasing, or the relative offset or
+ * position does not fit 32 bits — a sparse index may miss entries. */
+bool index_push(struct index *ix, int64_t key, int64_t val);
+/* index_push, then writes the new entry to the file. Returns 0 or -1
+ * (errno) on a write error. */
+int index_append(struct index *ix, int64_t key, int64_t val);
+/* Replaces the file's content by the entries in memory. 0 or -1 (errno). */
+int index_rewrite(struct index *ix);
+int index_sync(struct index *ix);
+/* Entry i (0 <= i < n). */
+struct index_entry index_at(const struct index *ix, size_t i);
+/* The last entry whose key is <= key (< key when strict). false: none. */
+bool index_floor(const struct index *ix, int64_t key, bool strict, struct index_entry *out);
+bool index_last(const struct index *ix, struct index_entry *out);
+
+/* ============================================================== segment.c */
+
+/* One segment: <base>.log with its two indexes. The plog holds one
+ * reference while the segment is in its list; every read slice holds one
+ * more (struct fileref): the files are closed and the memory freed when the
+ * last reference goes, so a sendfile in flight survives deletion. */
+struct segment {
+	struct fileref ref;         /* ref.fd: the .log, owned */
+	int64_t base_offset;
+	struct index oidx, tidx;    /* plog mutex */
+	uint64_t size;              /* bytes of whole, valid batches; plog mutex */
+	int64_t next_offset;        /* offset after the last batch (base when empty); plog mutex */
+	int64_t max_ts;             /* largest batch MaxTimestamp, -1 none; plog mutex */
+	int64_t max_ts_offset;      /* last offset of the batch holding max_ts, -1 none */
+	int64_t created_ms;         /* wall ms of its first append (time-based roll) */
+	uint64_t bytes_since_index; /* log bytes appended since the last index entry */
+	bool unsynced;              /* rolled, its files not yet fsync'd (plog mutex) */
+};
+
+/* Incremental reader over a segment's .log with read-ahead. Not shared:
+ * one per scan, on the scanning thread. */
+struct segment_reader {
+	int fd;                     /* borrowed from the segment */
+	uint64_t end;               /* bytes that may be read */
+	uint8_t *buf;               /* owned */
+	size_t cap;
+	uint64_t off;               /* file position of buf[0] */
+	size_t len;                 /* valid bytes in buf */
+	size_t readahead;
+};
+
+void segment_name(char *out, size_t outlen, int64_t base_offset, const char *ext);
+/* Creates the three files of a new, empty segment (O_EXCL: an existing
+ * .log is an error). Returns the segment with one reference, or NULL with
+ * errno set and a message logged. Any thread holding the plog mutex. */
+struct segment *segment_create(int dirfd, const char *part, int64_t base_offset,
+			       const struct plog_config *cfg, int64_t now_ms);
+/* Opens an existing segment (.log must exist; a missing index file is
+ * created empty and *index_missing set). size = the .log's file size.
+ * Returns NULL with errno (message logged). */
+struct segment *segment_open(int dirfd, const char *part, int64_t base_offset,
+			     const struct plog_config *cfg, bool *index_missing);
+void segment_unref(struct segment *seg);
+/* Writes n bytes at seg->size (loops on short writes); does not move size.
+ * Returns 0 or an errno value. Plog mutex. */
+int segment_write(struct segment *seg, const uint8_t *p, size_t n);
+/* Accounts one batch (already in the file at pos) in the segment's max
+ * timestamp and indexes: an index entry when more than interval bytes were
+ * appended since the last one (Kafka's rule). write: also append the
+ * entries to the index files. Returns 0 or -1 (errno) on an index write
+ * error. Plog mutex. */
+int segment_track(struct segment *seg, const struct batch_hdr *h, uint64_t pos,
+		  int32_t interval, bool write);
+/* Makes the time index end with the segment's max timestamp (Kafka does
+ * this when a segment stops being active, so a reopened segment learns its
+ * max timestamp from the file). 0 or -1 (errno). */
+int segment_seal(struct segment *seg);
+/* fdatasync the .log; full: fsync the .log and both indexes. 0 or errno. */
+int segment_sync(struct segment *seg, bool full);
+int segment_truncate(struct segment *seg, uint64_t size);
+/* Removes the three files of a segment (ENOENT ignored). 0 or errno. */
+int segment_unlink(int dirfd, int64_t base_offset);
+/* Scans batch headers from pos to the segment end (no CRC), rebuilding the
+ * indexes in memory (files untouched) and next_offset / max_ts. Returns 0,
+ * or 1 when the headers do not chain up to exactly `end` (then *bad_pos is
+ * where they stop), -1 on I/O error. */
+int segment_rebuild(struct segment *seg, int32_t interval, uint64_t *bad_pos);
+
+void segment_reader_init(struct segment_reader *r, const struct segment *seg, uint64_t end,
+			 size_t readahead);
+void segment_reader_fini(struct segment_reader *r);
+/* n bytes at file position pos, valid until the next call; NULL when
+ * pos + n > end (errno 0) or on a read error (errno set). */
+const uint8_t *segment_reader_peek(struct segment_reader *r, uint64_t pos, size_t n);
+/* Parses the batch header at pos: 1 and *h, 0 at end (pos == end), -1 when
+ * the bytes at pos are not a plausible batch header lying inside [pos, end)
+ * (magic 2, length >= 49, LastOffsetDelta >= 0), -2 on a read error (errno). */
+int segment_reader_header(struct segment_reader *r, uint64_t pos, struct batch_hdr *h);
+
+/* =============================================================== plog.c */
+
+struct plog_waiter {
+	int64_t end_offset;         /* call once flushed >= this */
+	plog_durable_fn cb;
+	void *arg;                  /* borrowed until cb */
+};
+
+struct plog {
+	char *topic;                /* owned */
+	int32_t partition;
+	char *name;                 /* owned: "<topic>-<partition>", for logs */
+	char *dir;                  /* owned: path of the partition dir (renamed on delete); mu */
+	int dirfd;                  /* owned: the partition dir (survives a rename) */
+	struct logdir *ld;          /* borrowed: the owning log dir */
+	atomic_int refs;            /* registry 1, flusher round 1 each */
+
+	pthread_mutex_t mu;         /* append, segment list, waiters, config */
+	pthread_mutex_t flush_mu;   /* one flush of this partition at a time */
+	struct plog_config cfg;     /* mu */
+	struct segment **segs;      /* owned refs, ascending base offsets; last = active; mu */
+	size_t nsegs, segs_cap;
+	struct plog_waiter *waiters;/* owned, sorted by end_offset; mu */
+	size_t nwaiters, waiters_cap;
+	int64_t unflushed_msgs;     /* records appended since the last flush began; mu */
+	int64_t oldest_unflushed_ms;/* mono ms of the first such append, -1 none; mu */
+	bool dir_dirty;             /* a segment file was created since the last dir fsync; mu */
+	bool closed;                /* mu */
+
+	_Atomic int64_t start;      /* log start offset */
+	_Atomic int64_t leo;        /* log end offset */
+	_Atomic int64_t flushed;    /* recovery point: all below is on stable storage */
+	_Atomic int64_t size_bytes; /* sum of segment sizes */
+	atomic_int err;             /* sticky: KAFKA_NONE or KAFKA_KAFKA_STORAGE_ERROR */
+
+	atomic_bool dirty;          /* queued on ld->dirty */
+	struct plog *dirty_next;    /* ld->mu */
+};
+
+/* Test-visible counters (process-wide; tests read them). */
+struct plog_stats {
+	atomic_long data_syncs;       /* fdatasync/fsync calls on segment .log files */
+	atomic_long dir_syncs;        /* fsync of directories */
+	atomic_long segments_scanned; /* segments fully validated by recovery */
+	atomic_long index_rebuilds;   /* indexes rebuilt from the log */
+	atomic_long truncations;      /* recovery cut a torn or corrupt tail */
+};
+extern struct plog_stats plog__stats;
+/* The sync primitive for data files; tests may swap it to count calls or
+ * inject failures (set before opening anything). */
+extern int (*plog__fdatasync)(int fd);
+
+/* Creates the in-memory partition (no files touched). NULL on OOM. */
+struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, const char *dir,
+		       int dirfd, const struct plog_config *cfg);
+void plog__ref(struct plog *pl);
+/* Drops a reference; the last one frees the plog and its segment refs. */
+void plog__unref(struct plog *pl);
+/* Marks the partition failed (sticky) and logs why. Any thread. */
+void plog__fail(struct plog *pl, const char *what, const char *file, int errnum);
+/* Appends seg to the segment list (takes its reference). mu or single-threaded. */
+int plog__push_segment(struct plog *pl, struct segment *seg);
+/* Takes every waiter with end_offset <= upto (all when upto == INT64_MAX)
+ * out of the list, in offset order. Caller frees *out. mu. */
+size_t plog__take_waiters(struct plog *pl, int64_t upto, struct plog_waiter **out);
+void plog__call_waiters(struct plog_waiter *w, size_t n, int err);
+/* Fails every pending waiter with err and forgets them (close/delete). */
+void plog__fail_waiters(struct plog *pl, int err);
+/* Seals the active segment and fsyncs every file (clean close). */
+int plog__close_files(struct plog *pl);
+/* Fsync of a directory fd, counted. 0 or errno. */
+int plog__sync_dir(int fd);
+
+/* =========================================================== recovery.c */
+
+/* Loads the partition's segments from its directory (plog.h "Recovery").
+ * rp: the recovery point from the checkpoint, -1 when unknown; clean: the
+ * log dir had a clean-shutdown marker. Returns KAFKA_NONE or
+ * KAFKA_KAFKA_STORAGE_ERROR. Called once, before the plog is shared. */
+int recovery_run(struct plog *pl, int64_t rp, bool clean);
+
+/* ============================================================ flusher.c */
+
+/* Queues pl for the flusher (cheap when already queued); wake: the flusher
+ * runs a round now rather than at its next tick. Any thread, no plog lock. */
+void flusher_mark_dirty(struct plog *pl, bool wake);
+/* Flushes one partition now (group commit: everything appended so far),
+ * then answers its waiters. Returns KAFKA_NONE or KAFKA_KAFKA_STORAGE_ERROR.
+ * Any thread; holds flush_mu. */
+int flusher_flush(struct plog *pl);
+int flusher_start(struct logdir *ld);
+void flusher_stop(struct logdir *ld);
+
+/* ============================================================= logdir.c */
+
+struct ckpt_entry {
+	char *topic;                /* owned */
+	int32_t partition;
+	int64_t offset;
+};
+
+struct logdir {
+	char *path;                 /* owned */
+	int dirfd;                  /* owned */
+	int64_t flush_scheduler_ms;
+	bool clean;                 /* .clean-shutdown was present at open */
+
+	pthread_mutex_t mu;         /* everything below; a leaf lock */
+	pthread_cond_t cond;        /* flusher wake-up (CLOCK_MONOTONIC) */
+	bool stop;
+	bool wake;                  /* a round is wanted now */
+	struct plog **parts;        /* registry of open partitions (each holds a ref) */
+	size_t nparts, parts_cap;
+	struct plog *dirty;         /* partitions with unflushed data or waiters */
+	struct ckpt_entry *ckpt;    /* recovery points: loaded, then kept current */
+	size_t nckpt, ckpt_cap;
+	char **doomed;              /* owned paths of "-delete" dirs to remove */
+	size_t ndoomed, doomed_cap;
+
+	pthread_mutex_t ckpt_mu;    /* serializes checkpoint writers */
+	atomic_bool ckpt_wanted;    /* a segment rolled: write a checkpoint soon */
+	pthread_t thread;
+	bool thread_started;
+	bool any_failed;            /* a partition closed with a sticky error; mu */
+};
+
+/* Removes the doomed directories queued so far (flusher thread). */
+void logdir__reap(struct logdir *ld);
+/* Splits a partition dir name "<topic>-<partition>" at the last '-' (topic
+ * names may hold '-' and '.'). Returns 0, or -1 when it is not one. */
+int logdir__parse_name(const char *name, char *topic, size_t topiclen, int32_t *partition);
+#endif

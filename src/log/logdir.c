@@ -1,0 +1,649 @@
+/*
+ * logdir.c — the log directory: registry of open partitions, the
+ * recovery-point checkpoint, the clean-shutdown marker, deletion of
+ * partition dirs, and the flusher thread's lifetime (flusher.c).
+ *
+ * Files in <log.dirs> (Kafka's names and formats):
+ *
+ *   recovery-point-offset-checkpoint   text, written tmp + fsync + rename
+ *                                      + fsync(dir):
+ *       0                              version
+ *       2                              number of entries
+ *       orders 0 1234                  topic, partition, recovery point
+ *       my-topic.v2 3 0
+ *   .clean-shutdown                    empty; present only after a clean
+ *                                      stop; removed (and the removal made
+ *                                      durable) at open
+ *   <topic>-<partition>/               a partition (plog.h). The name
+ *                                      splits at the LAST '-': topic names
+ *                                      may hold '-' and '.', partition
+ *                                      numbers never do
+ *   <topic>-<partition>.<hex>-delete/  a deleted partition, its files being
+ *                                      removed in the background
+ *
+ * Invariants:
+ *  1. A recovery point written to the checkpoint is a flushed offset: every
+ *     byte below it was fsync'd before the checkpoint was written.
+ *  2. The checkpoint on disk is always a complete file (rename is atomic;
+ *     the tmp is fsync'd first, the dir after).
+ *  3. .clean-shutdown exists only between a clean logdir_close (after every
+ *     partition was flushed and sealed and the checkpoint written) and the
+ *     next logdir_open, which removes it before any partition is opened.
+ *  4. A partition dir is renamed to its "-delete" name (and the rename made
+ *     durable) before its partition is closed, so a crash never brings a
+ *     deleted partition back under its live name.
+ *
+ * State of a partition in the registry:
+ *   absent --logdir_plog_open--> open --logdir_plog_close--> absent
+ *   open --logdir_plog_delete--> renamed "-delete" --logdir__reap--> gone
+ *
+ * Threads: every function is safe from any thread (ld->mu guards the
+ * registry, the checkpoint map and the deletion queue).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log/log_int.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define CKPT_FILE "recovery-point-offset-checkpoint"
+#define CKPT_TMP CKPT_FILE ".tmp"
+#define CLEAN_FILE ".clean-shutdown"
+
+enum { MAX_TOPIC_LEN = 249, MAX_CKPT_BYTES = 64 << 20 };
+
+/* ========================================================== names */
+
+int logdir__parse_name(const char *name, char *topic, size_t topiclen, int32_t *partition)
+{
+	const char *dash = strrchr(name, '-');
+	if (dash == NULL || dash == name || dash[1] == '\0' || (size_t)(dash - name) >= topiclen)
+		return -1;
+	int64_t p = 0;
+	for (const char *c = dash + 1; *c; c++) {
+		if (*c < '0' || *c > '9' || p > INT32_MAX / 10)
+			return -1;
+		p = p * 10 + (*c - '0');
+	}
+	if (p > INT32_MAX)
+		return -1;
+	memcpy(topic, name, (size_t)(dash - name));
+	topic[dash - name] = '\0';
+	*partition = (int32_t)p;
+	return 0;
+}
+
+/* A topic name that is safe as a path component and in the checkpoint. */
+static bool topic_ok(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n > MAX_TOPIC_LEN || strcmp(t, ".") == 0 || strcmp(t, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] == '/' || t[i] == ' ' || t[i] == '\n' || t[i] == '\0')
+			return false;
+	return true;
+}
+
+/* ===================================================== checkpoint map */
+
+static struct ckpt_entry *ckpt_find(struct logdir *ld, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < ld->nckpt; i++)
+		if (ld->ckpt[i].partition == partition && strcmp(ld->ckpt[i].topic, topic) == 0)
+			return &ld->ckpt[i];
+	return NULL;
+}
+
+/* ld->mu (or single-threaded). Out of memory: the entry is left out, which
+ * only means a full recovery of that partition next time. */
+static void ckpt_set(struct logdir *ld, const char *topic, int32_t partition, int64_t offset)
+{
+	struct ckpt_entry *e = ckpt_find(ld, topic, partition);
+	if (e != NULL) {
+		e->offset = offset;
+		return;
+	}
+	if (ld->nckpt == ld->ckpt_cap) {
+		size_t cap = ld->ckpt_cap ? ld->ckpt_cap * 2 : 16;
+		struct ckpt_entry *v = realloc(ld->ckpt, cap * sizeof *v);
+		if (v == NULL)
+			return;
+		ld->ckpt = v;
+		ld->ckpt_cap = cap;
+	}
+	char *t = strdup(topic);
+	if (t == NULL)
+		return;
+	ld->ckpt[ld->nckpt++] = (struct ckpt_entry){ t, partition, offset };
+}
+
+static void ckpt_remove(struct logdir *ld, const char *topic, int32_t partition)
+{
+	struct ckpt_entry *e = ckpt_find(ld, topic, partition);
+	if (e == NULL)
+		return;
+	free(e->topic);
+	*e = ld->ckpt[--ld->nckpt];
+}
+
+static void ckpt_clear(struct logdir *ld)
+{
+	for (size_t i = 0; i < ld->nckpt; i++)
+		free(ld->ckpt[i].topic);
+	ld->nckpt = 0;
+}
+
+/* Parses the checkpoint text (NUL-terminated). Returns 0, or -1 with the
+ * line that is wrong in *bad_line. */
+static int ckpt_parse(struct logdir *ld, char *text, int *bad_line)
+{
+	char *save = NULL;
+	char *line = strtok_r(text, "\n", &save);
+	long long version = -1, count = -1;
+	*bad_line = 1;
+	if (line == NULL || sscanf(line, "%lld", &version) != 1 || version != 0)
+		return -1;
+	*bad_line = 2;
+	if ((line = strtok_r(NULL, "\n", &save)) == NULL || sscanf(line, "%lld", &count) != 1 || count < 0)
+		return -1;
+	for (long long i = 0; i < count; i++) {
+		char topic[MAX_TOPIC_LEN + 2];
+		long long part, off;
+		char extra;
+		*bad_line = (int)(i + 3);
+		line = strtok_r(NULL, "\n", &save);
+		if (line == NULL || strlen(line) > MAX_TOPIC_LEN + 48 ||
+		    sscanf(line, "%250s %lld %lld %c", topic, &part, &off, &extra) != 3 ||
+		    !topic_ok(topic) || part < 0 || part > INT32_MAX || off < 0)
+			return -1;
+		ckpt_set(ld, topic, (int32_t)part, off);
+	}
+	*bad_line = (int)(count + 3);
+	return strtok_r(NULL, "\n", &save) == NULL ? 0 : -1;
+}
+
+/* Reads the checkpoint; a missing file is normal (first start), a bad one
+ * is a warning and means full recovery for every partition. */
+static void ckpt_read(struct logdir *ld)
+{
+	int fd = openat(ld->dirfd, CKPT_FILE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_warn("log", "%s/%s: %s; every partition will be recovered in full", ld->path,
+				 CKPT_FILE, strerror(errno));
+		return;
+	}
+	struct stat st = { 0 };
+	char *text = NULL;
+	ssize_t got = -1;
+	if (fstat(fd, &st) == 0 && st.st_size < MAX_CKPT_BYTES &&
+	    (text = malloc((size_t)st.st_size + 1)) != NULL)
+		got = pread(fd, text, (size_t)st.st_size, 0);
+	close(fd);
+	int bad_line = 0;
+	if (got != st.st_size || memchr(text, '\0', (size_t)got) != NULL) {
+		log_warn("log", "%s/%s: unreadable; every partition will be recovered in full", ld->path,
+			 CKPT_FILE);
+	} else {
+		text[got] = '\0';
+		if (ckpt_parse(ld, text, &bad_line) != 0) {
+			ckpt_clear(ld);
+			log_warn("log", "%s/%s: malformed at line %d; every partition will be recovered in full",
+				 ld->path, CKPT_FILE, bad_line);
+		}
+	}
+	free(text);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Formats the map (ld->mu held). Returns malloc'd text or NULL. */
+static char *ckpt_format(struct logdir *ld, size_t *len)
+{
+	size_t cap = 32;
+	for (size_t i = 0; i < ld->nckpt; i++)
+		cap += strlen(ld->ckpt[i].topic) + 40;
+	char *out = malloc(cap);
+	if (out == NULL)
+		return NULL;
+	size_t n = (size_t)snprintf(out, cap, "0\n%zu\n", ld->nckpt);
+	for (size_t i = 0; i < ld->nckpt; i++)
+		n += (size_t)snprintf(out + n, cap - n, "%s %d %lld\n", ld->ckpt[i].topic,
+				      ld->ckpt[i].partition, (long long)ld->ckpt[i].offset);
+	*len = n;
+	return out;
+}
+
+/* Writes name durably: tmp, fsync, rename, fsync dir. 0 or -1 (errno). */
+static int write_durably(struct logdir *ld, const char *name, const char *tmp, const char *p, size_t n)
+{
+	int fd = openat(ld->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, p, n) != 0 || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	if (renameat(ld->dirfd, tmp, ld->dirfd, name) != 0)
+		return -1;
+	int e = plog__sync_dir(ld->dirfd);
+	errno = e;
+	return e == 0 ? 0 : -1;
+}
+
+int logdir_checkpoint(struct logdir *ld)
+{
+	size_t len = 0;
+	pthread_mutex_lock(&ld->ckpt_mu);
+	pthread_mutex_lock(&ld->mu);
+	for (size_t i = 0; i < ld->nparts; i++)
+		ckpt_set(ld, ld->parts[i]->topic, ld->parts[i]->partition, plog_recovery_point(ld->parts[i]));
+	char *text = ckpt_format(ld, &len);
+	pthread_mutex_unlock(&ld->mu);
+	int rc = text != NULL ? write_durably(ld, CKPT_FILE, CKPT_TMP, text, len) : -1;
+	if (rc != 0)
+		log_error("log", "%s/%s: cannot write the checkpoint: %s", ld->path, CKPT_FILE,
+			  text != NULL ? strerror(errno) : "out of memory");
+	pthread_mutex_unlock(&ld->ckpt_mu);
+	free(text);
+	return rc == 0 ? KAFKA_NONE : KAFKA_KAFKA_STORAGE_ERROR;
+}
+
+/* ========================================================== deletion */
+
+static void doomed_push(struct logdir *ld, const char *name)
+{
+	if (ld->ndoomed == ld->doomed_cap) {
+		size_t cap = ld->doomed_cap ? ld->doomed_cap * 2 : 8;
+		char **v = realloc(ld->doomed, cap * sizeof *v);
+		if (v == NULL)
+			return;  /* removed at the next start instead */
+		ld->doomed = v;
+		ld->doomed_cap = cap;
+	}
+	char *s = strdup(name);
+	if (s != NULL)
+		ld->doomed[ld->ndoomed++] = s;
+}
+
+/* Removes the files of dir `name` (relative to the log dir), then the dir. */
+static void remove_dir(struct logdir *ld, const char *name)
+{
+	int fd = openat(ld->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+	} else {
+		for (struct dirent *e; (e = readdir(d)) != NULL;)
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	if (unlinkat(ld->dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+		log_warn("log", "%s/%s: cannot remove: %s", ld->path, name, strerror(errno));
+	else
+		log_info("log", "removed deleted partition dir %s", name);
+}
+
+void logdir__reap(struct logdir *ld)
+{
+	pthread_mutex_lock(&ld->mu);
+	char **v = ld->doomed;
+	size_t n = ld->ndoomed;
+	ld->doomed = NULL;
+	ld->ndoomed = ld->doomed_cap = 0;
+	pthread_mutex_unlock(&ld->mu);
+	for (size_t i = 0; i < n; i++) {
+		remove_dir(ld, v[i]);
+		free(v[i]);
+	}
+	if (n > 0)
+		plog__sync_dir(ld->dirfd);
+	free(v);
+}
+
+/* At open: queue leftover "-delete" dirs, drop a stale checkpoint tmp. */
+static void logdir_scan(struct logdir *ld)
+{
+	int fd = dup(ld->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	size_t parts = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		char topic[MAX_TOPIC_LEN + 1];
+		int32_t p;
+		size_t n = strlen(e->d_name);
+		if (n > 7 && strcmp(e->d_name + n - 7, "-delete") == 0)
+			doomed_push(ld, e->d_name);
+		else if (strcmp(e->d_name, CKPT_TMP) == 0)
+			unlinkat(ld->dirfd, e->d_name, 0);
+		else if (logdir__parse_name(e->d_name, topic, sizeof topic, &p) == 0)
+			parts++;
+	}
+	closedir(d);
+	log_debug("log", "%s: %zu partition dir(s), %zu deleted dir(s) to remove", ld->path, parts,
+		  ld->ndoomed);
+}
+
+/* =========================================================== open/close */
+
+static int mkdir_p(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -1;
+		buf[i] = c;
+	}
+	return 0;
+}
+
+/* Reads and removes the clean-shutdown marker (durably: a crash from now
+ * on must look unclean). */
+static bool logdir_take_marker(struct logdir *ld)
+{
+	if (faccessat(ld->dirfd, CLEAN_FILE, F_OK, 0) != 0)
+		return false;
+	if (unlinkat(ld->dirfd, CLEAN_FILE, 0) != 0 || plog__sync_dir(ld->dirfd) != 0) {
+		log_warn("log", "%s: cannot remove %s: %s; treating the shutdown as unclean", ld->path,
+			 CLEAN_FILE, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static void logdir_free(struct logdir *ld)
+{
+	ckpt_clear(ld);
+	free(ld->ckpt);
+	for (size_t i = 0; i < ld->ndoomed; i++)
+		free(ld->doomed[i]);
+	free(ld->doomed);
+	free(ld->parts);
+	if (ld->dirfd >= 0)
+		close(ld->dirfd);
+	pthread_mutex_destroy(&ld->mu);
+	pthread_mutex_destroy(&ld->ckpt_mu);
+	pthread_cond_destroy(&ld->cond);
+	free(ld->path);
+	free(ld);
+}
+
+static struct logdir *logdir_alloc(const char *path, int64_t flush_scheduler_ms)
+{
+	struct logdir *ld = calloc(1, sizeof *ld);
+	if (ld == NULL || (ld->path = strdup(path)) == NULL) {
+		free(ld);
+		return NULL;
+	}
+	ld->dirfd = -1;
+	ld->flush_scheduler_ms = flush_scheduler_ms;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ld->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&ld->mu, NULL);
+	pthread_mutex_init(&ld->ckpt_mu, NULL);
+	atomic_init(&ld->ckpt_wanted, false);
+	return ld;
+}
+
+struct logdir *logdir_open(const char *path, int64_t flush_scheduler_ms, char *err, size_t errlen)
+{
+	struct logdir *ld = logdir_alloc(path, flush_scheduler_ms);
+	if (ld == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	if (mkdir_p(path) != 0 ||
+	    (ld->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	ckpt_read(ld);
+	ld->clean = logdir_take_marker(ld);
+	logdir_scan(ld);
+	if (flusher_start(ld) != 0) {
+		snprintf(err, errlen, "%s: cannot start the flusher thread: %s", path, strerror(errno));
+		goto fail;
+	}
+	log_info("log", "opened log dir %s (%s shutdown, %zu recovery point(s))", path,
+		 ld->clean ? "clean" : "unclean", ld->nckpt);
+	return ld;
+fail:
+	logdir_free(ld);
+	return NULL;
+}
+
+const char *logdir_path(const struct logdir *ld) { return ld->path; }
+
+/* ====================================================== the registry */
+
+static bool registry_has(struct logdir *ld, const char *topic, int32_t partition)
+{
+	for (size_t i = 0; i < ld->nparts; i++)
+		if (ld->parts[i]->partition == partition && strcmp(ld->parts[i]->topic, topic) == 0)
+			return true;
+	return false;
+}
+
+static int registry_add(struct logdir *ld, struct plog *pl)
+{
+	if (ld->nparts == ld->parts_cap) {
+		size_t cap = ld->parts_cap ? ld->parts_cap * 2 : 16;
+		struct plog **v = realloc(ld->parts, cap * sizeof *v);
+		if (v == NULL)
+			return -1;
+		ld->parts = v;
+		ld->parts_cap = cap;
+	}
+	ld->parts[ld->nparts++] = pl;
+	return 0;
+}
+
+/* Removes pl; returns false when it was not registered. ld->mu. */
+static bool registry_remove(struct logdir *ld, struct plog *pl)
+{
+	for (size_t i = 0; i < ld->nparts; i++) {
+		if (ld->parts[i] == pl) {
+			ld->parts[i] = ld->parts[--ld->nparts];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Creates <name> under the log dir if needed (durably) and opens it. */
+static int logdir_part_dir(struct logdir *ld, const char *name)
+{
+	if (mkdirat(ld->dirfd, name, 0755) == 0) {
+		/* The new dir's name must be durable before any of its data
+		 * is acknowledged. */
+		if (plog__sync_dir(ld->dirfd) != 0)
+			return -1;
+	} else if (errno != EEXIST) {
+		return -1;
+	}
+	return openat(ld->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* Recovers the partition and registers it. */
+static int logdir_plog_load(struct logdir *ld, struct plog *pl, int64_t rp, struct plog **out)
+{
+	if (recovery_run(pl, rp, ld->clean) != KAFKA_NONE) {
+		plog__unref(pl);
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	pthread_mutex_lock(&ld->mu);
+	bool dup = registry_has(ld, pl->topic, pl->partition);
+	if (dup || registry_add(ld, pl) != 0) {
+		pthread_mutex_unlock(&ld->mu);
+		log_error("log", "%s: %s", pl->name, dup ? "opened twice" : "out of memory");
+		plog__unref(pl);
+		return KAFKA_UNKNOWN_SERVER_ERROR;
+	}
+	ckpt_set(ld, pl->topic, pl->partition, plog_recovery_point(pl));
+	pthread_mutex_unlock(&ld->mu);
+	*out = pl;
+	return KAFKA_NONE;
+}
+
+int logdir_plog_open(struct logdir *ld, const char *topic, int32_t partition,
+		     const struct plog_config *cfg, struct plog **out)
+{
+	char name[MAX_TOPIC_LEN + 16], path[4096 + 320];
+	*out = NULL;
+	if (!topic_ok(topic))
+		return KAFKA_INVALID_TOPIC_EXCEPTION;
+	if (partition < 0)
+		return KAFKA_INVALID_PARTITIONS;
+	snprintf(name, sizeof name, "%s-%d", topic, partition);
+	snprintf(path, sizeof path, "%s/%s", ld->path, name);
+	pthread_mutex_lock(&ld->mu);
+	bool dup = registry_has(ld, topic, partition);
+	struct ckpt_entry *e = ckpt_find(ld, topic, partition);
+	int64_t rp = e != NULL ? e->offset : -1;
+	pthread_mutex_unlock(&ld->mu);
+	if (dup) {
+		log_error("log", "%s: already open", name);
+		return KAFKA_UNKNOWN_SERVER_ERROR;
+	}
+	int pfd = logdir_part_dir(ld, name);
+	if (pfd < 0) {
+		log_error("log", "%s: cannot open the partition dir: %s", path, strerror(errno));
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	struct plog *pl = plog__new(ld, topic, partition, path, pfd, cfg);
+	if (pl == NULL) {
+		close(pfd);
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	return logdir_plog_load(ld, pl, rp, out);
+}
+
+void logdir_plog_close(struct logdir *ld, struct plog *pl)
+{
+	pthread_mutex_lock(&ld->mu);
+	bool found = registry_remove(ld, pl);
+	pthread_mutex_unlock(&ld->mu);
+	if (!found)
+		return;
+	flusher_flush(pl);
+	plog__close_files(pl);
+	pthread_mutex_lock(&pl->mu);
+	pl->closed = true;
+	pthread_mutex_unlock(&pl->mu);
+	/* Whatever is still waiting asked beyond the end, or the partition
+	 * failed: it will never be durable through this plog. */
+	plog__fail_waiters(pl, KAFKA_KAFKA_STORAGE_ERROR);
+	pthread_mutex_lock(&ld->mu);
+	ckpt_set(ld, pl->topic, pl->partition, plog_recovery_point(pl));
+	if (atomic_load(&pl->err) != KAFKA_NONE)
+		ld->any_failed = true;
+	pthread_mutex_unlock(&ld->mu);
+	plog__unref(pl);
+}
+
+void logdir_plog_delete(struct logdir *ld, struct plog *pl)
+{
+	char old[MAX_TOPIC_LEN + 16], doomed[MAX_TOPIC_LEN + 64];
+	static atomic_uint seq;
+	pthread_mutex_lock(&ld->mu);
+	bool found = registry_remove(ld, pl);
+	if (found)
+		ckpt_remove(ld, pl->topic, pl->partition);
+	pthread_mutex_unlock(&ld->mu);
+	if (!found)
+		return;
+	snprintf(old, sizeof old, "%s-%d", pl->topic, pl->partition);
+	snprintf(doomed, sizeof doomed, "%s.%016llx%08x-delete", old, (unsigned long long)clock_mono_us(),
+		 atomic_fetch_add(&seq, 1));
+	if (renameat(ld->dirfd, old, ld->dirfd, doomed) != 0 || plog__sync_dir(ld->dirfd) != 0) {
+		log_error("log", "%s/%s: cannot rename to %s: %s; removing it in place", ld->path, old,
+			  doomed, strerror(errno));
+		snprintf(doomed, sizeof doomed, "%s", old);
+	}
+	pthread_mutex_lock(&pl->mu);
+	pl->closed = true;
+	pthread_mutex_unlock(&pl->mu);
+	plog__fail_waiters(pl, KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+	plog__unref(pl);
+	pthread_mutex_lock(&ld->mu);
+	doomed_push(ld, doomed);
+	ld->wake = true;
+	pthread_cond_signal(&ld->cond);
+	pthread_mutex_unlock(&ld->mu);
+	log_info("log", "%s: deleted; files go with %s", old, doomed);
+}
+
+/* Writes the clean-shutdown marker durably. */
+static void logdir_mark_clean(struct logdir *ld)
+{
+	int fd = openat(ld->dirfd, CLEAN_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || fsync(fd) != 0 || plog__sync_dir(ld->dirfd) != 0)
+		log_error("log", "%s/%s: cannot write: %s", ld->path, CLEAN_FILE, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+void logdir_close(struct logdir *ld)
+{
+	if (ld == NULL)
+		return;
+	for (;;) {
+		pthread_mutex_lock(&ld->mu);
+		struct plog *pl = ld->nparts > 0 ? ld->parts[ld->nparts - 1] : NULL;
+		pthread_mutex_unlock(&ld->mu);
+		if (pl == NULL)
+			break;
+		logdir_plog_close(ld, pl);
+	}
+	flusher_stop(ld);
+	logdir__reap(ld);
+	int rc = logdir_checkpoint(ld);
+	if (rc == KAFKA_NONE && !ld->any_failed)
+		logdir_mark_clean(ld);
+	log_info("log", "closed log dir %s (%s)", ld->path,
+		 rc == KAFKA_NONE && !ld->any_failed ? "clean" : "not clean: errors above");
+	logdir_free(ld);
+}

@@ -1,0 +1,601 @@
+/*
+ * plog.c — the partition log: append, read, time lookups, durability
+ * waiters (plog.h has the on-disk layout and the contract).
+ *
+ * A partition is a list of segments sorted by base offset; the last one is
+ * active and takes every append:
+ *
+ *   segs[0]          segs[1]                 segs[n-1] (active)
+ *   [0 .. 368768]    [368769 .. 737537]      [737538 .. leo)
+ *    base 0           base 368769             base 737538
+ *
+ * Offsets published to readers without the mutex (atomics):
+ *   start <= flushed <= leo      (flushed: the recovery point)
+ *
+ * State of one appended batch, and who moves it on:
+ *   written (page cache)  --plog_append-->  visible: leo covers it
+ *   visible               --flusher_flush-->  durable: flushed covers it,
+ *                                             its waiters are called
+ *   any                   --write/fsync error-->  partition failed (sticky
+ *                                             err; no more appends or acks)
+ *
+ * Invariants:
+ *  1. Offsets are contiguous: an append assigns base offsets from leo and
+ *     the active segment's next_offset == leo.
+ *  2. leo and segment sizes move only after the bytes (and their index
+ *     entries) were written, under mu; a reader snapshots (segment, size)
+ *     under mu and reads below that size without the lock.
+ *  3. waiters are sorted by end_offset; a waiter is called exactly once:
+ *     by the flush that covers it, with the sticky error, or at close.
+ *  4. Once err is set it stays set until the partition is reopened.
+ *
+ * Threads: any thread; see log_int.h for the lock order.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "delay/delay.h"
+#include "log/log_int.h"
+#include "util/clock.h"
+#include "util/err.h"
+#include "util/log.h"
+
+struct plog_stats plog__stats;
+int (*plog__fdatasync)(int fd) = fdatasync;
+
+/* ============================================================ lifecycle */
+
+struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, const char *dir,
+		       int dirfd, const struct plog_config *cfg)
+{
+	struct plog *pl = calloc(1, sizeof *pl);
+	if (pl == NULL)
+		return NULL;
+	size_t nlen = strlen(topic) + 16;
+	pl->topic = strdup(topic);
+	pl->dir = strdup(dir);
+	pl->name = malloc(nlen);
+	if (pl->topic == NULL || pl->dir == NULL || pl->name == NULL) {
+		free(pl->topic);
+		free(pl->dir);
+		free(pl->name);
+		free(pl);
+		return NULL;
+	}
+	snprintf(pl->name, nlen, "%s-%d", topic, partition);
+	pl->partition = partition;
+	pl->dirfd = dirfd;
+	pl->ld = ld;
+	pl->cfg = *cfg;
+	pl->oldest_unflushed_ms = -1;
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_mutex_init(&pl->flush_mu, NULL);
+	atomic_init(&pl->refs, 1);
+	atomic_init(&pl->err, KAFKA_NONE);
+	atomic_init(&pl->dirty, false);
+	return pl;
+}
+
+void plog__ref(struct plog *pl) { atomic_fetch_add(&pl->refs, 1); }
+
+void plog__unref(struct plog *pl)
+{
+	if (pl == NULL || atomic_fetch_sub(&pl->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < pl->nsegs; i++)
+		segment_unref(pl->segs[i]);
+	free(pl->segs);
+	free(pl->waiters);
+	if (pl->dirfd >= 0)
+		close(pl->dirfd);
+	pthread_mutex_destroy(&pl->mu);
+	pthread_mutex_destroy(&pl->flush_mu);
+	free(pl->topic);
+	free(pl->name);
+	free(pl->dir);
+	free(pl);
+}
+
+void plog__fail(struct plog *pl, const char *what, const char *file, int errnum)
+{
+	int expected = KAFKA_NONE;
+	if (atomic_compare_exchange_strong(&pl->err, &expected, KAFKA_KAFKA_STORAGE_ERROR))
+		log_error("log", "%s: %s %s failed: %s; the partition refuses appends and "
+			  "acknowledgements until reopened (KAFKA_STORAGE_ERROR)",
+			  pl->name, what, file, strerror(errnum));
+	/* The flusher answers the pending waiters with the error. */
+	flusher_mark_dirty(pl, true);
+}
+
+int plog__push_segment(struct plog *pl, struct segment *seg)
+{
+	if (pl->nsegs == pl->segs_cap) {
+		size_t cap = pl->segs_cap ? pl->segs_cap * 2 : 8;
+		struct segment **v = realloc(pl->segs, cap * sizeof *v);
+		if (v == NULL)
+			return -1;
+		pl->segs = v;
+		pl->segs_cap = cap;
+	}
+	pl->segs[pl->nsegs++] = seg;
+	return 0;
+}
+
+int plog__sync_dir(int fd)
+{
+	atomic_fetch_add(&plog__stats.dir_syncs, 1);
+	return fsync(fd) == 0 ? 0 : errno;
+}
+
+static struct segment *plog_active(const struct plog *pl) { return pl->segs[pl->nsegs - 1]; }
+
+/* Index of the last segment whose base offset is <= offset (0 if none). mu. */
+static size_t plog_find_segment(const struct plog *pl, int64_t offset)
+{
+	size_t lo = 0, hi = pl->nsegs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (pl->segs[mid]->base_offset <= offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 ? lo - 1 : 0;
+}
+
+/* ============================================================== waiters */
+
+size_t plog__take_waiters(struct plog *pl, int64_t upto, struct plog_waiter **out)
+{
+	size_t n = 0;
+	while (n < pl->nwaiters && (upto == INT64_MAX || pl->waiters[n].end_offset <= upto))
+		n++;
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	struct plog_waiter *w = malloc(n * sizeof *w);
+	if (w == NULL)
+		return 0;  /* they stay queued; the next flush round retries */
+	memcpy(w, pl->waiters, n * sizeof *w);
+	memmove(pl->waiters, pl->waiters + n, (pl->nwaiters - n) * sizeof *w);
+	pl->nwaiters -= n;
+	*out = w;
+	return n;
+}
+
+void plog__call_waiters(struct plog_waiter *w, size_t n, int err)
+{
+	for (size_t i = 0; i < n; i++)
+		w[i].cb(w[i].arg, err);
+	free(w);
+}
+
+void plog__fail_waiters(struct plog *pl, int err)
+{
+	struct plog_waiter *w;
+	pthread_mutex_lock(&pl->mu);
+	size_t n = plog__take_waiters(pl, INT64_MAX, &w);
+	pthread_mutex_unlock(&pl->mu);
+	plog__call_waiters(w, n, err);
+}
+
+/* Inserts keeping the list sorted; appends come in offset order, so the
+ * place is almost always the end. mu. */
+static int plog_add_waiter(struct plog *pl, int64_t end_offset, plog_durable_fn cb, void *arg)
+{
+	if (pl->nwaiters == pl->waiters_cap) {
+		size_t cap = pl->waiters_cap ? pl->waiters_cap * 2 : 16;
+		struct plog_waiter *v = realloc(pl->waiters, cap * sizeof *v);
+		if (v == NULL)
+			return -1;
+		pl->waiters = v;
+		pl->waiters_cap = cap;
+	}
+	size_t i = pl->nwaiters;
+	while (i > 0 && pl->waiters[i - 1].end_offset > end_offset) {
+		pl->waiters[i] = pl->waiters[i - 1];
+		i--;
+	}
+	pl->waiters[i] = (struct plog_waiter){ end_offset, cb, arg };
+	pl->nwaiters++;
+	return 0;
+}
+
+int plog_when_durable(struct plog *pl, int64_t end_offset, plog_durable_fn cb, void *arg)
+{
+	pthread_mutex_lock(&pl->mu);
+	int err = atomic_load(&pl->err);
+	if (err == KAFKA_NONE && end_offset > atomic_load(&pl->flushed)) {
+		if (plog_add_waiter(pl, end_offset, cb, arg) == 0) {
+			pthread_mutex_unlock(&pl->mu);
+			flusher_mark_dirty(pl, true);
+			return 0;
+		}
+		err = KAFKA_KAFKA_STORAGE_ERROR;  /* out of memory: cannot wait */
+	}
+	pthread_mutex_unlock(&pl->mu);
+	cb(arg, err);
+	return 0;
+}
+
+/* =============================================================== append */
+
+/* Walks the record set's headers before anything is written, so a bad set
+ * is refused whole. Counts records and offsets. */
+static int plog_plan(const uint8_t *p, size_t n, int64_t *records, int64_t *span)
+{
+	struct batch_hdr h;
+	size_t off = 0;
+	*records = *span = 0;
+	if (n == 0)
+		return KAFKA_INVALID_RECORD;
+	while (off < n) {
+		if (batch_parse_header(p + off, n - off, &h) != 0 ||
+		    h.batch_length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
+		    batch_total_size(&h) > n - off)
+			return KAFKA_CORRUPT_MESSAGE;
+		if (h.last_offset_delta < 0)
+			return KAFKA_INVALID_RECORD;  /* an empty batch takes no offset */
+		*records += h.records_count;
+		*span += (int64_t)h.last_offset_delta + 1;
+		off += batch_total_size(&h);
+	}
+	return KAFKA_NONE;
+}
+
+static bool plog_should_roll(const struct plog *pl, const struct segment *seg, size_t n,
+			     int64_t span, int64_t now_ms)
+{
+	if (seg->size == 0)
+		return false;  /* a batch larger than a segment still gets one */
+	/* Positions are int32 in the index: a segment never passes 2 GiB. */
+	uint64_t limit = pl->cfg.segment_bytes > 0 && pl->cfg.segment_bytes < INT32_MAX
+		? (uint64_t)pl->cfg.segment_bytes : INT32_MAX;
+	if (seg->size + n > limit)
+		return true;
+	if (pl->cfg.segment_ms > 0 && now_ms - seg->created_ms > pl->cfg.segment_ms)
+		return true;
+	if (index_full(&seg->oidx) || index_full(&seg->tidx))
+		return true;
+	/* Relative offsets are int32 too. */
+	return atomic_load(&pl->leo) + span - 1 - seg->base_offset > INT32_MAX;
+}
+
+/* Starts a new active segment at leo. mu. Returns 0, or -1 (partition
+ * failed). */
+static int plog_roll(struct plog *pl, int64_t now_ms)
+{
+	struct segment *old = plog_active(pl);
+	char name[64];
+	segment_name(name, sizeof name, old->base_offset, ".timeindex");
+	if (segment_seal(old) != 0) {
+		plog__fail(pl, "write", name, errno);
+		return -1;
+	}
+	int64_t base = atomic_load(&pl->leo);
+	struct segment *seg = segment_create(pl->dirfd, pl->name, base, &pl->cfg, now_ms);
+	if (seg != NULL && plog__push_segment(pl, seg) != 0) {
+		segment_unref(seg);
+		segment_unlink(pl->dirfd, base);
+		seg = NULL;
+		errno = ENOMEM;
+	}
+	if (seg == NULL) {
+		segment_name(name, sizeof name, base, ".log");
+		plog__fail(pl, "create", name, errno);
+		return -1;
+	}
+	old->unsynced = true;
+	pl->dir_dirty = true;
+	if (pl->ld != NULL)
+		atomic_store(&pl->ld->ckpt_wanted, true);
+	log_debug("log", "%s: rolled to segment %020lld", pl->name, (long long)base);
+	return 0;
+}
+
+/* Rewrites offsets (and LogAppendTime) of every batch, starting at leo. */
+static void plog_assign(struct plog *pl, uint8_t *p, size_t n, int64_t now_ms)
+{
+	int64_t next = atomic_load(&pl->leo);
+	struct batch_hdr h;
+	for (size_t off = 0; off < n; off += batch_total_size(&h)) {
+		batch_parse_header(p + off, n - off, &h);
+		batch_set_base_offset(p + off, next);
+		batch_set_leader_epoch(p + off, 0);
+		if (pl->cfg.log_append_time)
+			batch_set_log_append_time(p + off, batch_total_size(&h), now_ms);
+		next += (int64_t)h.last_offset_delta + 1;
+	}
+}
+
+/* Writes the set into the active segment and indexes it. mu. */
+static int plog_write(struct plog *pl, struct segment *seg, const uint8_t *p, size_t n)
+{
+	char name[64];
+	segment_name(name, sizeof name, seg->base_offset, ".log");
+	int e = segment_write(seg, p, n);
+	if (e != 0) {
+		/* Best effort: drop the partial bytes; recovery would anyway. */
+		if (ftruncate(seg->ref.fd, (off_t)seg->size) != 0) {
+			/* nothing more to do: the partition is failed below */
+		}
+		plog__fail(pl, "write", name, e);
+		return -1;
+	}
+	struct batch_hdr h;
+	uint64_t pos = seg->size;
+	for (size_t off = 0; off < n; off += batch_total_size(&h)) {
+		batch_parse_header(p + off, n - off, &h);
+		if (segment_track(seg, &h, pos + off, pl->cfg.index_interval_bytes, true) != 0) {
+			segment_name(name, sizeof name, seg->base_offset, ".index");
+			plog__fail(pl, "index write", name, errno);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
+		struct plog_append_result *res)
+{
+	int64_t records, span;
+	int err = plog_plan(batches, n, &records, &span);
+	if (err != KAFKA_NONE)
+		return err;
+	pthread_mutex_lock(&pl->mu);
+	if (pl->closed || atomic_load(&pl->err) != KAFKA_NONE) {
+		pthread_mutex_unlock(&pl->mu);
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	bool rolled = false;
+	if (plog_should_roll(pl, plog_active(pl), n, span, now_ms)) {
+		if (plog_roll(pl, now_ms) != 0)
+			goto fail;
+		rolled = true;
+	}
+	struct segment *seg = plog_active(pl);
+	if (seg->size == 0)
+		seg->created_ms = now_ms;
+	int64_t base = atomic_load(&pl->leo);
+	plog_assign(pl, batches, n, now_ms);
+	if (plog_write(pl, seg, batches, n) != 0)
+		goto fail;
+	seg->size += n;
+	atomic_store(&pl->leo, base + span);
+	atomic_fetch_add(&pl->size_bytes, (int64_t)n);
+	if (pl->unflushed_msgs == 0 && pl->oldest_unflushed_ms < 0)
+		pl->oldest_unflushed_ms = clock_mono_ms();
+	pl->unflushed_msgs += records;
+	bool wake = rolled || pl->unflushed_msgs >= pl->cfg.flush_messages;
+	res->base_offset = base;
+	res->last_offset = base + span - 1;
+	res->log_append_time = pl->cfg.log_append_time ? now_ms : -1;
+	res->log_start_offset = atomic_load(&pl->start);
+	pthread_mutex_unlock(&pl->mu);
+	flusher_mark_dirty(pl, wake);
+	delay_notify();
+	return KAFKA_NONE;
+fail:
+	pthread_mutex_unlock(&pl->mu);
+	return KAFKA_KAFKA_STORAGE_ERROR;
+}
+
+/* ================================================================= read */
+
+/* Finds, from pos, the batch holding offset and extends over whole batches
+ * (plog_read's rules). Returns 1 (out filled, possibly empty), 0 when the
+ * segment ends before offset, or KAFKA_KAFKA_STORAGE_ERROR. */
+static int plog_read_segment(struct plog *pl, struct segment *seg, uint64_t pos, uint64_t end,
+			     int64_t offset, int64_t max_offset, size_t max_bytes, bool min_one,
+			     struct plog_slice *out)
+{
+	struct segment_reader r;
+	struct batch_hdr h;
+	int rc;
+	segment_reader_init(&r, seg, end, 4096);
+	while ((rc = segment_reader_header(&r, pos, &h)) == 1 && batch_last_offset(&h) < offset)
+		pos += batch_total_size(&h);
+	if (rc != 1) {
+		segment_reader_fini(&r);
+		if (rc == 0)
+			return 0;
+		log_error("log", "%s: segment %020lld: unreadable batch at position %llu: %s", pl->name,
+			  (long long)seg->base_offset, (unsigned long long)pos,
+			  rc == -2 ? strerror(errno) : "bad header");
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	uint64_t first = pos, total = 0;
+	while (rc == 1 && batch_last_offset(&h) < max_offset &&
+	       (total + batch_total_size(&h) <= max_bytes || (total == 0 && min_one))) {
+		total += batch_total_size(&h);
+		pos += batch_total_size(&h);
+		rc = segment_reader_header(&r, pos, &h);
+	}
+	segment_reader_fini(&r);
+	out->pos = first;
+	out->len = total;
+	return 1;
+}
+
+int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_bytes,
+	      bool min_one, struct plog_slice *out)
+{
+	out->file = NULL;
+	out->pos = out->len = 0;
+	pthread_mutex_lock(&pl->mu);
+	int64_t leo = atomic_load(&pl->leo);
+	if (offset < atomic_load(&pl->start) || offset > leo) {
+		pthread_mutex_unlock(&pl->mu);
+		return KAFKA_OFFSET_OUT_OF_RANGE;
+	}
+	size_t i = plog_find_segment(pl, offset);
+	for (;;) {
+		if (offset >= leo || offset >= max_offset || i >= pl->nsegs) {
+			pthread_mutex_unlock(&pl->mu);
+			return KAFKA_NONE;
+		}
+		struct segment *seg = pl->segs[i];
+		struct index_entry e;
+		uint64_t pos = index_floor(&seg->oidx, offset, false, &e) ? (uint64_t)e.val : 0;
+		uint64_t end = seg->size;
+		int64_t base = seg->base_offset;
+		fileref_ref(&seg->ref);
+		pthread_mutex_unlock(&pl->mu);
+
+		int rc = plog_read_segment(pl, seg, pos, end, offset, max_offset, max_bytes, min_one, out);
+		if (rc == 1 && out->len > 0) {
+			out->file = &seg->ref;  /* the caller now owns this reference */
+			return KAFKA_NONE;
+		}
+		segment_unref(seg);
+		if (rc != 0)
+			return rc == 1 ? KAFKA_NONE : rc;
+		/* offset lies past this segment's last batch: the next one. */
+		pthread_mutex_lock(&pl->mu);
+		leo = atomic_load(&pl->leo);
+		i = plog_find_segment(pl, base) + 1;
+	}
+}
+
+/* ============================================================ offsets */
+
+int64_t plog_start_offset(const struct plog *pl) { return atomic_load(&pl->start); }
+int64_t plog_end_offset(const struct plog *pl) { return atomic_load(&pl->leo); }
+int64_t plog_high_watermark(const struct plog *pl) { return atomic_load(&pl->leo); }
+int64_t plog_size_bytes(const struct plog *pl) { return atomic_load(&pl->size_bytes); }
+int64_t plog_recovery_point(const struct plog *pl) { return atomic_load(&pl->flushed); }
+const char *plog_dir(const struct plog *pl) { return pl->dir; }
+
+void plog_set_config(struct plog *pl, const struct plog_config *cfg)
+{
+	pthread_mutex_lock(&pl->mu);
+	pl->cfg = *cfg;
+	pthread_mutex_unlock(&pl->mu);
+}
+
+/* ========================================================= time lookups */
+
+/* The first record of batch h (at pos) with timestamp >= ts: 1 and the
+ * offset/timestamp, 0 when none (a producer may claim a MaxTimestamp no
+ * record has), -1 on a read error. Compressed and LogAppendTime batches
+ * answer with the batch (records are not decompressed here). */
+static int plog_first_record_at(struct segment_reader *r, uint64_t pos, const struct batch_hdr *h,
+				int64_t ts, int64_t *offset, int64_t *timestamp)
+{
+	if ((h->attributes & BATCH_ATTR_CODEC_MASK) != CODEC_NONE ||
+	    (h->attributes & BATCH_ATTR_LOG_APPEND_TIME)) {
+		*offset = h->base_offset;
+		*timestamp = h->max_timestamp;
+		return 1;
+	}
+	size_t size = batch_total_size(h);
+	const uint8_t *p = segment_reader_peek(r, pos, size);
+	if (p == NULL)
+		return -1;
+	struct record_view rec;
+	size_t rpos = 0;
+	while (batch_next_record(p + BATCH_HEADER_SIZE, size - BATCH_HEADER_SIZE, &rpos, &rec) == 0) {
+		if (h->base_timestamp + rec.timestamp_delta >= ts) {
+			*offset = h->base_offset + rec.offset_delta;
+			*timestamp = h->base_timestamp + rec.timestamp_delta;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Scans seg from pos for the first record with timestamp >= ts. Returns 1
+ * found, 0 not in this segment, or KAFKA_KAFKA_STORAGE_ERROR. */
+static int plog_time_in_segment(struct plog *pl, struct segment *seg, uint64_t pos, uint64_t end,
+				int64_t ts, int64_t *offset, int64_t *timestamp)
+{
+	struct segment_reader r;
+	struct batch_hdr h;
+	int rc = 0, found = 0;
+	segment_reader_init(&r, seg, end, 64 * 1024);
+	while (found == 0 && (rc = segment_reader_header(&r, pos, &h)) == 1) {
+		if (h.max_timestamp >= ts)
+			found = plog_first_record_at(&r, pos, &h, ts, offset, timestamp);
+		pos += batch_total_size(&h);
+	}
+	segment_reader_fini(&r);
+	if (found < 0 || (found == 0 && rc < 0)) {
+		log_error("log", "%s: segment %020lld: unreadable batch at position %llu", pl->name,
+			  (long long)seg->base_offset, (unsigned long long)pos);
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	return found;
+}
+
+int plog_offset_for_time(struct plog *pl, int64_t ts, int64_t *offset, int64_t *timestamp)
+{
+	*offset = *timestamp = -1;
+	pthread_mutex_lock(&pl->mu);
+	for (size_t i = 0; i < pl->nsegs; i++) {
+		struct segment *seg = pl->segs[i];
+		if (seg->max_ts < ts)
+			continue;
+		/* Every batch before the last time-index entry below ts has
+		 * timestamps < ts: start the scan at that entry's batch. */
+		struct index_entry e;
+		int64_t from = index_floor(&seg->tidx, ts, true, &e) ? e.val : seg->base_offset;
+		uint64_t pos = index_floor(&seg->oidx, from, false, &e) ? (uint64_t)e.val : 0;
+		uint64_t end = seg->size;
+		int64_t base = seg->base_offset;
+		fileref_ref(&seg->ref);
+		pthread_mutex_unlock(&pl->mu);
+		int rc = plog_time_in_segment(pl, seg, pos, end, ts, offset, timestamp);
+		segment_unref(seg);
+		if (rc != 0)
+			return rc == 1 ? KAFKA_NONE : rc;
+		pthread_mutex_lock(&pl->mu);
+		i = plog_find_segment(pl, base);  /* the list may have changed */
+	}
+	pthread_mutex_unlock(&pl->mu);
+	return KAFKA_NONE;
+}
+
+int plog_max_timestamp(struct plog *pl, int64_t *offset, int64_t *timestamp)
+{
+	int64_t max = -1;
+	pthread_mutex_lock(&pl->mu);
+	for (size_t i = 0; i < pl->nsegs; i++)
+		if (pl->segs[i]->max_ts > max)
+			max = pl->segs[i]->max_ts;
+	pthread_mutex_unlock(&pl->mu);
+	*offset = *timestamp = -1;
+	if (max < 0)
+		return KAFKA_NONE;
+	/* The first record carrying the largest timestamp is the first one
+	 * whose timestamp is >= it. */
+	return plog_offset_for_time(pl, max, offset, timestamp);
+}
+
+/* ================================================================ flush */
+
+int plog_flush(struct plog *pl)
+{
+	return flusher_flush(pl);
+}
+
+int plog__close_files(struct plog *pl)
+{
+	char name[64];
+	pthread_mutex_lock(&pl->mu);
+	struct segment *seg = plog_active(pl);
+	fileref_ref(&seg->ref);
+	int rc = segment_seal(seg) == 0 ? 0 : errno;
+	pthread_mutex_unlock(&pl->mu);
+	if (rc == 0)
+		rc = segment_sync(seg, true);
+	segment_name(name, sizeof name, seg->base_offset, ".log");
+	segment_unref(seg);
+	if (rc != 0) {
+		plog__fail(pl, "close", name, rc);
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	return KAFKA_NONE;
+}
