@@ -26,8 +26,11 @@ main(async (plan) => {
       ]
     })
     out.createAgain = await admin.createTopics({ topics: [{ topic: plan.a, numPartitions: 1 }] })
+    // waitForLeaders off: the topic must not exist afterwards, so there is
+    // no leader to wait for (KafkaJS would poll Metadata and fail with
+    // UNKNOWN_TOPIC_OR_PARTITION).
     out.validateOnly = await attempt(() => admin.createTopics({
-      validateOnly: true, topics: [{ topic: plan.v, numPartitions: 2, replicationFactor: 1 }]
+      validateOnly: true, waitForLeaders: false, topics: [{ topic: plan.v, numPartitions: 2, replicationFactor: 1 }]
     }))
     out.rf3 = await attempt(() => admin.createTopics({
       topics: [{ topic: plan.rf3, numPartitions: 1, replicationFactor: 3 }]
