@@ -262,6 +262,11 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* A shell starts background jobs with SIGINT ignored, and an ignored
+	 * signal is discarded even while blocked: sigwait would never see it.
+	 * Blocked, the default action never runs. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct broker *b = &broker;

@@ -447,8 +447,8 @@ struct logdir *logdir_open(const char *path, int64_t flush_scheduler_ms, char *e
 		snprintf(err, errlen, "%s: cannot start the flusher thread: %s", path, strerror(errno));
 		goto fail;
 	}
-	log_info("log", "opened log dir %s (%s shutdown, %zu recovery point(s))", path,
-		 ld->clean ? "clean" : "unclean", ld->nckpt);
+	log_info("log", "opened log dir %s (%s, %zu recovery point(s))", path,
+		 ld->clean ? "clean shutdown" : "no clean-shutdown marker", ld->nckpt);
 	return ld;
 fail:
 	logdir_free(ld);

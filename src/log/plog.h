@@ -15,8 +15,9 @@
  *  1. Batches in a partition have strictly increasing, contiguous offsets:
  *     next batch's base offset == previous batch's last offset + 1.
  *  2. Every byte below the recovery point is on stable storage and valid;
- *     recovery scans only segments at or after it (all of them after an
- *     unclean stop without a checkpoint).
+ *     recovery scans the segment holding it and every later one (all of
+ *     them without a checkpoint entry). After a clean stop only the active
+ *     segment's tail past its last index entry is CRC-checked (recovery.c).
  *  3. An acks=all waiter is called only after fdatasync covered its batch
  *     (and, for a new segment, the directory entry) — group commit: one
  *     fdatasync per partition per flusher round serves every waiter.
@@ -72,9 +73,12 @@ int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
 		struct plog_append_result *res);
 
 /* Calls cb(arg, err) once every offset < end_offset is on stable storage
- * (err KAFKA_NONE), or the partition failed (KAFKA_KAFKA_STORAGE_ERROR). cb
- * runs on the flusher thread, or inline when already durable; it must be
- * quick (post to a loop). Returns 0. */
+ * (err KAFKA_NONE), or the partition failed (KAFKA_KAFKA_STORAGE_ERROR; also
+ * for waiters still pending when the partition is closed), or was deleted
+ * (KAFKA_UNKNOWN_TOPIC_OR_PARTITION). cb runs on the flusher thread, or
+ * inline (on the caller's thread) when already durable or failed; it must be
+ * quick (post to a loop). Waiters of one partition are called in offset
+ * order. Returns 0. */
 typedef void (*plog_durable_fn)(void *arg, int err);
 int plog_when_durable(struct plog *pl, int64_t end_offset, plog_durable_fn cb, void *arg);
 
@@ -90,8 +94,10 @@ struct plog_slice {
  * the records it does not want). Returns batches that end at or below
  * max_offset (exclusive: pass the high watermark), whole batches only, at
  * most max_bytes — except that when min_one is true the first batch is
- * returned even if larger (KIP-74). Returns KAFKA_NONE (slice may be empty at
- * the end of the log) or KAFKA_OFFSET_OUT_OF_RANGE (offset < start or > end). */
+ * returned even if larger (KIP-74). One segment per call. Returns KAFKA_NONE
+ * (slice may be empty at the end of the log; then out->file is NULL),
+ * KAFKA_OFFSET_OUT_OF_RANGE (offset < start or > end), or
+ * KAFKA_KAFKA_STORAGE_ERROR when the segment cannot be read. */
 int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_bytes,
 	      bool min_one, struct plog_slice *out);
 
@@ -100,9 +106,12 @@ int64_t plog_end_offset(const struct plog *pl);     /* log end offset (next offs
 int64_t plog_high_watermark(const struct plog *pl); /* == end offset on one node */
 int64_t plog_size_bytes(const struct plog *pl);     /* sum of segment sizes */
 
-/* ListOffsets by timestamp: the earliest offset whose batch max timestamp
- * is >= ts (via the time index, then a scan). Returns KAFKA_NONE and sets
- * *offset and *timestamp, or sets *offset = -1 when no such record. */
+/* ListOffsets by timestamp: the offset and timestamp of the first record
+ * whose timestamp is >= ts (time index, offset index, then a scan of batch
+ * headers; the records of an uncompressed CreateTime batch are walked, a
+ * compressed or LogAppendTime batch answers with its base offset and max
+ * timestamp). Returns KAFKA_NONE and sets *offset and *timestamp (both -1
+ * when no such record), or KAFKA_KAFKA_STORAGE_ERROR on a read error. */
 int plog_offset_for_time(struct plog *pl, int64_t ts, int64_t *offset, int64_t *timestamp);
 /* ListOffsets MAX_TIMESTAMP (-3): the offset and timestamp of the record
  * with the largest timestamp; *offset = -1 on an empty log. */
@@ -131,7 +140,8 @@ struct logdir *logdir_open(const char *path, int64_t flush_scheduler_ms, char *e
 /* Opens (recovering) or creates the partition dir <topic>-<partition>. */
 int logdir_plog_open(struct logdir *ld, const char *topic, int32_t partition,
 		     const struct plog_config *cfg, struct plog **out);
-/* Closes a partition (flushes; it leaves the registry). */
+/* Closes a partition (flushes, seals the active segment's time index,
+ * fsyncs; it leaves the registry). pl is invalid afterwards. */
 void logdir_plog_close(struct logdir *ld, struct plog *pl);
 /* Deletes a partition: renames its dir to <topic>-<partition>.<suffix>-delete
  * at once, closes it, removes the files asynchronously. In-flight reads keep
@@ -140,8 +150,10 @@ void logdir_plog_delete(struct logdir *ld, struct plog *pl);
 /* Writes recovery-point-offset-checkpoint for every open partition (tmp,
  * fsync, rename, fsync dir). */
 int logdir_checkpoint(struct logdir *ld);
-/* Flushes every partition, writes the checkpoint and the clean-shutdown
- * marker, stops the flusher, closes everything. */
+/* Flushes and closes every partition still open (their plog pointers are
+ * invalid afterwards: close the layers holding them first), stops the
+ * flusher, writes the checkpoint and — when no partition failed — the
+ * clean-shutdown marker. */
 void logdir_close(struct logdir *ld);
 const char *logdir_path(const struct logdir *ld);
 #endif

@@ -244,7 +244,7 @@ static void conn_req_done(struct req *req, enum req_outcome how)
 	struct nreq *r = req->net_ctx;
 	struct conn *c = r->conn;
 	assert(r->state == NREQ_IN_HANDLER); /* done() twice is a handler bug */
-	assert(evloop_current() == NULL || evloop_current() == c->nl->loop);
+	assert(evloop_current() == c->nl->loop); /* api.h: the loop thread only */
 	r->state = NREQ_DONE;
 	r->how = how;
 	if (c->dead) {

@@ -201,7 +201,8 @@ class Broker:
                                          cwd=str(self.workdir), preexec_fn=_die_with_parent)
         self.starts += 1
         self._expect_exit = False
-        deadline = time.monotonic() + timeout
+        t_start = time.monotonic()
+        deadline = t_start + timeout
         while True:
             rc = self.proc.poll()
             if rc is not None:
@@ -210,11 +211,17 @@ class Broker:
                                   + self.log_tail(40, since=offset))
             if self._log_has("started", offset):
                 return
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                pass
+            # Fallback for a broker that never logs "started": a successful
+            # connect. Only after a grace period, so that another process
+            # holding the port is not taken for the broker (which then
+            # exits with "Address already in use").
+            if time.monotonic() > t_start + scaled(2):
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        if self.proc.poll() is None:
+                            return
+                except OSError:
+                    pass
             if time.monotonic() > deadline:
                 self._kill()
                 raise BrokerError(f"{self.name}: not ready after {timeout:.0f}s on {self.bootstrap}\n"

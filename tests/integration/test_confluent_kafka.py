@@ -284,3 +284,43 @@ def test_topics_and_cluster_id_survive_restart(broker, topic_name):
     entries = result(admin.describe_configs([res], request_timeout=T)[res])
     assert (entries["retention.ms"].value, entries["retention.ms"].source) == \
         ("7200000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+
+
+def test_log_append_time_and_message_size(module_broker, topic_name):
+    """message.timestamp.type=LogAppendTime: the broker's clock replaces the
+    producer's timestamp, in the delivery report and in what is read back.
+    max.message.bytes: a bigger batch gets MSG_SIZE_TOO_LARGE, nothing is stored."""
+    lat, small = topic_name("lat"), topic_name("small")
+    module_broker.create_topic(lat, partitions=1, config={"message.timestamp.type": "LogAppendTime"})
+    module_broker.create_topic(small, partitions=1, config={"max.message.bytes": "2000"})
+    reports = []
+    p = Producer({"bootstrap.servers": module_broker.bootstrap, "acks": "all", "linger.ms": 50})
+    t0 = int(time.time() * 1000)
+    for i in range(5):
+        p.produce(lat, key=b"k%d" % i, value=b"v%d" % i, timestamp=1000 + i,
+                  on_delivery=lambda err, msg: reports.append((err, msg.topic(), msg.offset(), msg.timestamp())))
+    p.produce(small, value=b"x" * 5000,
+              on_delivery=lambda err, msg: reports.append((err, msg.topic(), msg.offset(), None)))
+    assert p.flush(T) == 0   # separate batches: the broker rejects a batch as a whole
+    p.produce(small, value=b"y" * 100,
+              on_delivery=lambda err, msg: reports.append((err, msg.topic(), msg.offset(), None)))
+    assert p.flush(T) == 0
+    t1 = int(time.time() * 1000)
+
+    lat_reports = [r for r in reports if r[1] == lat]
+    assert [r[0] for r in lat_reports] == [None] * 5
+    assert [r[2] for r in lat_reports] == list(range(5))
+    for _, _, _, (tstype, ts) in lat_reports:
+        assert tstype == ck.TIMESTAMP_LOG_APPEND_TIME and t0 <= ts <= t1, (tstype, ts, t0, t1)
+    got = harness.consume_assigned(module_broker.bootstrap, lat, [5])[0]
+    assert [(m.key(), m.value()) for m in got] == [(b"k%d" % i, b"v%d" % i) for i in range(5)]
+    for m in got:
+        tstype, ts = m.timestamp()
+        assert tstype == ck.TIMESTAMP_LOG_APPEND_TIME and t0 <= ts <= t1, (tstype, ts)
+
+    small_reports = sorted((r for r in reports if r[1] == small), key=lambda r: r[0] is None)
+    assert small_reports[0][0] is not None and \
+        small_reports[0][0].code() == KafkaError.MSG_SIZE_TOO_LARGE, small_reports
+    assert small_reports[1][0] is None and small_reports[1][2] == 0, small_reports
+    got = harness.consume_assigned(module_broker.bootstrap, small, [1])[0]
+    assert [m.value() for m in got] == [b"y" * 100]

@@ -18,6 +18,14 @@
 
 /* ------------------------------------------------------------- fixture */
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+/* Tests end with _exit (unit.h), which skips LeakSanitizer's own check. */
+static void check_leaks(void) { CHECK(__lsan_do_recoverable_leak_check() == 0); }
+#else
+static void check_leaks(void) {}
+#endif
+
 static void *run_loop_thread(void *arg)
 {
 	evloop_run(arg);
@@ -102,6 +110,7 @@ TEST(post_from_threads_runs_all_in_order_on_loop)
 	CHECK_EQ(atomic_load(&out_of_order), 0);
 	CHECK(evloop_current() == NULL);
 	evloop_free(l);
+	check_leaks();
 }
 
 static int ran_after_stop;
@@ -117,6 +126,7 @@ TEST(post_before_run_runs_post_after_run_refused)
 	CHECK(evloop_post(l, mark_ran, NULL) == -1);
 	CHECK_EQ(ran_after_stop, 1);
 	evloop_free(l);
+	check_leaks();
 }
 
 /* --------------------------------------------------------------- timers */
@@ -155,6 +165,7 @@ TEST(timers_fire_in_deadline_order_ties_fifo_cancel_works)
 	CHECK(took >= 40);
 	CHECK(took < 900); /* woke by the timer, not the 1 s cap */
 	evloop_free(l);
+	check_leaks();
 }
 
 /* Many timers in random order come out sorted (heap property). */
@@ -190,6 +201,7 @@ TEST(timer_heap_many_random_with_cancels)
 	for (int i = 1; i < nfired; i++)
 		CHECK(fired_when[i - 1] <= fired_when[i]);
 	evloop_free(l); /* frees nothing left: all fired or cancelled */
+	check_leaks();
 }
 
 static struct evtimer *victim;
@@ -212,6 +224,7 @@ TEST(timer_cancelled_by_earlier_timer_in_same_turn_does_not_fire)
 	CHECK_EQ(order[0], 1);
 	CHECK_EQ(order[1], 99);
 	evloop_free(l);
+	check_leaks();
 }
 
 /* ---------------------------------------------------- defers and turns */
@@ -237,6 +250,7 @@ TEST(turn_order_posted_then_timers_then_defers_chained)
 	for (int i = 0; i < 4; i++)
 		CHECK_EQ(order[i], i + 1);
 	evloop_free(l);
+	check_leaks();
 }
 
 /* ------------------------------------------------------------------ fds */
@@ -276,6 +290,7 @@ TEST(fd_watcher_called_when_readable)
 	close(p[0]);
 	close(p[1]);
 	evloop_free(l);
+	check_leaks();
 }
 
 TEST(stop_from_other_thread_wakes_idle_loop)
@@ -288,6 +303,7 @@ TEST(stop_from_other_thread_wakes_idle_loop)
 	pthread_join(t, NULL);
 	CHECK(clock_mono_ms() - t0 < 500); /* the eventfd woke it, not the 1 s cap */
 	evloop_free(l);
+	check_leaks();
 }
 
 /* --------------------------------------------------------------- delay */
@@ -342,6 +358,7 @@ TEST(delay_notify_completes_parked_op_from_other_thread)
 	CHECK(t.calls >= 2); /* the end-of-turn re-check plus the notifications */
 	delay_unregister_loop(l);
 	evloop_free(l);
+	check_leaks();
 }
 
 TEST(delay_deadline_expires_op)
@@ -359,6 +376,7 @@ TEST(delay_deadline_expires_op)
 	CHECK(t.done_ms - t0 < 1000);
 	delay_unregister_loop(l);
 	evloop_free(l);
+	check_leaks();
 }
 
 /* Data that arrived between the handler's check and its park is seen by
@@ -376,6 +394,7 @@ TEST(delay_park_rechecks_at_end_of_turn)
 	CHECK_EQ(t.calls, 1);
 	delay_unregister_loop(l);
 	evloop_free(l);
+	check_leaks();
 }
 
 static struct top *cancel_me;
@@ -399,6 +418,7 @@ TEST(delay_cancel_forgets_op)
 	CHECK(t.calls <= 1); /* at most the re-check ran before the cancel */
 	delay_unregister_loop(l);
 	evloop_free(l);
+	check_leaks();
 }
 
 static void expire_all_cb(void *arg)
@@ -425,6 +445,7 @@ TEST(delay_expire_all_completes_every_op_now)
 		CHECK_EQ(t[i].completed, 2);
 	delay_unregister_loop(l);
 	evloop_free(l); /* no timers left: each was cancelled */
+	check_leaks();
 }
 
 /* Many notifies from several threads with ops parked on two loops: every
@@ -491,6 +512,7 @@ TEST(delay_notify_storm_two_loops)
 		delay_unregister_loop(l[k]);
 		evloop_free(l[k]);
 	}
+	check_leaks();
 }
 
 UNIT_MAIN()

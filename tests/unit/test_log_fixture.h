@@ -41,29 +41,29 @@ void delay_notify(void) { atomic_fetch_add(&fx_notified, 1); }
 
 static char fx_dir[256];
 
-static int fx_rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+static inline int fx_rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st; (void)flag; (void)ftw;
 	return remove(p);
 }
 
-static void fx_cleanup(void)
+static inline void fx_cleanup(void)
 {
 	if (fx_dir[0] != '\0')
 		nftw(fx_dir, fx_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* A fresh directory for this test; removed when the test ends well. */
-static const char *fx_mkdir(void)
+static inline const char *fx_mkdir(void)
 {
 	snprintf(fx_dir, sizeof fx_dir, "/tmp/runnel-test-log-XXXXXX");
 	CHECK(mkdtemp(fx_dir) != NULL);
 	return fx_dir;
 }
 
-static void fx_done(void) { fx_cleanup(); }
+static inline void fx_done(void) { fx_cleanup(); }
 
-static struct plog_config fx_cfg(void)
+static inline struct plog_config fx_cfg(void)
 {
 	struct plog_config c = {
 		.segment_bytes = 1 << 20,
@@ -77,7 +77,7 @@ static struct plog_config fx_cfg(void)
 	return c;
 }
 
-static struct logdir *fx_open_dir(void)
+static inline struct logdir *fx_open_dir(void)
 {
 	char err[256] = "";
 	struct logdir *ld = logdir_open(fx_dir, 1000, err, sizeof err);
@@ -87,7 +87,7 @@ static struct logdir *fx_open_dir(void)
 	return ld;
 }
 
-static struct plog *fx_open_plog(struct logdir *ld, const char *topic, const struct plog_config *cfg)
+static inline struct plog *fx_open_plog(struct logdir *ld, const char *topic, const struct plog_config *cfg)
 {
 	struct plog *pl = NULL;
 	CHECK_EQ(logdir_plog_open(ld, topic, 0, cfg, &pl), KAFKA_NONE);
@@ -98,7 +98,7 @@ static struct plog *fx_open_plog(struct logdir *ld, const char *topic, const str
 /* -------------------------------------------------------------- batches */
 
 /* A batch of n records with values "<tag>-<i>" (tag may be NULL: "r"). */
-static uint8_t *fx_batch(int n, int64_t ts, const char *tag, size_t *len)
+static inline uint8_t *fx_batch(int n, int64_t ts, const char *tag, size_t *len)
 {
 	char **vals = calloc((size_t)n, sizeof *vals);
 	CHECK(vals != NULL);
@@ -115,7 +115,7 @@ static uint8_t *fx_batch(int n, int64_t ts, const char *tag, size_t *len)
 }
 
 /* A batch whose record i has timestamp base_ts + deltas[i]. */
-static uint8_t *fx_batch_ts(int64_t base_ts, int n, const int64_t *deltas, size_t *len)
+static inline uint8_t *fx_batch_ts(int64_t base_ts, int n, const int64_t *deltas, size_t *len)
 {
 	struct wbuf w;
 	int64_t max = base_ts;
@@ -164,7 +164,7 @@ static uint8_t *fx_batch_ts(int64_t base_ts, int n, const int64_t *deltas, size_
 }
 
 /* Appends one batch of n records; returns its base offset. */
-static int64_t fx_append(struct plog *pl, int n, int64_t ts, const char *tag)
+static inline int64_t fx_append(struct plog *pl, int n, int64_t ts, const char *tag)
 {
 	size_t len;
 	uint8_t *b = fx_batch(n, ts, tag, &len);
@@ -178,7 +178,7 @@ static int64_t fx_append(struct plog *pl, int n, int64_t ts, const char *tag)
 /* -------------------------------------------------------------- reading */
 
 /* Reads the slice's bytes (caller frees) and releases the slice. */
-static uint8_t *fx_slice_bytes(struct plog_slice *sl)
+static inline uint8_t *fx_slice_bytes(struct plog_slice *sl)
 {
 	uint8_t *p = malloc(sl->len ? sl->len : 1);
 	CHECK(p != NULL);
@@ -196,7 +196,7 @@ struct fx_seen {
 	int64_t first_base;
 };
 
-static int fx_check_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h)
+static inline int fx_check_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h)
 {
 	struct fx_seen *s = arg;
 	(void)p; (void)n;
@@ -212,7 +212,7 @@ static int fx_check_batch(void *arg, uint8_t *p, size_t n, const struct batch_hd
 
 /* Reads the whole log from `from` to the end, checking each batch is valid
  * and offsets are contiguous. Returns the number of batches read. */
-static int64_t fx_read_all(struct plog *pl, int64_t from)
+static inline int64_t fx_read_all(struct plog *pl, int64_t from)
 {
 	int64_t offset = from, batches = 0;
 	int64_t leo = plog_end_offset(pl);
@@ -235,7 +235,7 @@ static int64_t fx_read_all(struct plog *pl, int64_t from)
 }
 
 /* Number of files in the partition dir with this extension. */
-static int fx_count_files(const char *partdir, const char *ext)
+static inline int fx_count_files(const char *partdir, const char *ext)
 {
 	int n = 0;
 	DIR *d = opendir(partdir);
@@ -249,12 +249,12 @@ static int fx_count_files(const char *partdir, const char *ext)
 	return n;
 }
 
-static void fx_path(char *out, size_t len, const char *part, int64_t base, const char *ext)
+static inline void fx_path(char *out, size_t len, const char *part, int64_t base, const char *ext)
 {
 	snprintf(out, len, "%s/%s/%020lld%s", fx_dir, part, (long long)base, ext);
 }
 
-static long long fx_file_size(const char *path)
+static inline long long fx_file_size(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
@@ -265,7 +265,7 @@ static long long fx_file_size(const char *path)
 static int fx_saved_stderr = -1;
 static char fx_capture_path[300];
 
-static void fx_capture_begin(void)
+static inline void fx_capture_begin(void)
 {
 	snprintf(fx_capture_path, sizeof fx_capture_path, "%s/stderr.txt", fx_dir);
 	int fd = open(fx_capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -277,7 +277,7 @@ static void fx_capture_begin(void)
 }
 
 /* Restores stderr and returns what was logged (caller frees). */
-static char *fx_capture_end(void)
+static inline char *fx_capture_end(void)
 {
 	fflush(stderr);
 	dup2(fx_saved_stderr, 2);
@@ -293,11 +293,4 @@ static char *fx_capture_end(void)
 	return buf;
 }
 
-/* Waits up to ms for *flag to become non-zero. */
-static bool fx_wait_flag(atomic_int *flag, int ms)
-{
-	for (int i = 0; i < ms && atomic_load(flag) == 0; i++)
-		usleep(1000);
-	return atomic_load(flag) != 0;
-}
 #endif

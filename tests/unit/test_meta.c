@@ -1,14 +1,15 @@
-// deps: src/util src/meta
+// deps: src/util src/record src/log src/meta
 /*
  * test_meta.c — cluster metadata: the image (create, find, list, delete,
  * versions), replay after reopen, snapshots, torn and corrupt log tails,
  * every validation error, storage errors, concurrent lookups during
  * mutations, the cluster id.
  *
- * The partition logs are a fake logdir (below): it makes and renames the
- * directories as the real one does and counts open plogs, so the tests can
- * check that meta opens, closes and deletes each plog exactly once. Each
- * test gets a fresh mkdtemp directory.
+ * The partition logs are the real log dir (src/log); the tests read its
+ * registry and each plog's settings through log/log_int.h, to check that
+ * meta opens, closes and deletes each plog exactly once and with the
+ * topic's settings. Each test gets a fresh mkdtemp directory; a "start" is
+ * logdir_open + meta_open, a clean stop meta_close + logdir_close.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "log/log_int.h"
 #include "log/plog.h"
 #include "meta/meta.h"
 #include "meta/uuid.h"
@@ -35,71 +37,16 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* ============================================================ fake logdir */
-
-struct logdir {
-	char path[PATH_MAX];
-	char fail_topic[64];   /* logdir_plog_open fails for this topic's fail_index */
-	int32_t fail_index;
-};
-
-struct plog {
-	char dir[PATH_MAX];
-	struct plog_config cfg;  /* what meta asked for */
-};
-
-static atomic_int fake_live;     /* plogs open */
-static atomic_int fake_deleted;  /* logdir_plog_delete calls */
-
-const char *logdir_path(const struct logdir *ld) { return ld->path; }
-
-int logdir_plog_open(struct logdir *ld, const char *topic, int32_t partition,
-		     const struct plog_config *cfg, struct plog **out)
-{
-	if (strcmp(topic, ld->fail_topic) == 0 && partition == ld->fail_index) {
-		errno = EIO;
-		return -1;
-	}
-	struct plog *pl = calloc(1, sizeof *pl);
-	CHECK(pl != NULL);
-	if (snprintf(pl->dir, sizeof pl->dir, "%.3000s/%.249s-%d", ld->path, topic, partition) < 0)
-		abort();
-	if (mkdir(pl->dir, 0755) != 0 && errno != EEXIST) {
-		free(pl);
-		return -1;
-	}
-	pl->cfg = *cfg;
-	atomic_fetch_add(&fake_live, 1);
-	*out = pl;
-	return 0;
-}
-
-void logdir_plog_close(struct logdir *ld, struct plog *pl)
-{
-	(void)ld;
-	CHECK(pl != NULL);
-	atomic_fetch_sub(&fake_live, 1);
-	free(pl);
-}
-
-void logdir_plog_delete(struct logdir *ld, struct plog *pl)
-{
-	char to[PATH_MAX + 32];
-	static atomic_int seq;
-	(void)ld;
-	snprintf(to, sizeof to, "%s.%d-delete", pl->dir, atomic_fetch_add(&seq, 1));
-	CHECK(rename(pl->dir, to) == 0);
-	atomic_fetch_add(&fake_deleted, 1);
-	logdir_plog_close(ld, pl);
-}
-
 /* ================================================================ fixture */
+
+/* plog_append calls delay_notify(); the real one lives in src/delay. */
+void delay_notify(void) {}
 
 struct fx {
 	char dir[64];
 	char mdir[128];         /* the metadata dir */
 	struct config cfg;
-	struct logdir ld;
+	struct logdir *ld;      /* the real log dir, open while the meta is */
 	struct meta *m;
 };
 
@@ -111,26 +58,46 @@ static void fx_init(struct fx *f)
 	CHECK(mkdtemp(f->dir) != NULL);
 	snprintf(f->mdir, sizeof f->mdir, "%s/__cluster_metadata-0", f->dir);
 	config_defaults(&f->cfg);
-	snprintf(f->ld.path, sizeof f->ld.path, "%s", f->dir);
-	f->ld.fail_index = -1;
+}
+
+/* Partitions open in the log dir (its registry, log/log_int.h). */
+static int open_plogs(struct fx *f)
+{
+	pthread_mutex_lock(&f->ld->mu);
+	int n = (int)f->ld->nparts;
+	pthread_mutex_unlock(&f->ld->mu);
+	return n;
+}
+
+/* A start: opens the log dir, then the meta. NULL (err) when meta_open
+ * fails; the log dir stays open then. */
+static struct meta *fx_try_open(struct fx *f, char *err, size_t errlen)
+{
+	if (f->ld == NULL) {
+		f->ld = logdir_open(f->dir, 1000, err, errlen);
+		CHECK(f->ld != NULL);
+	}
+	f->m = meta_open(&f->cfg, f->ld, err, errlen);
+	return f->m;
 }
 
 static struct meta *fx_open(struct fx *f)
 {
 	char err[512] = "";
-	f->m = meta_open(&f->cfg, &f->ld, err, sizeof err);
-	if (f->m == NULL)
+	if (fx_try_open(f, err, sizeof err) == NULL)
 		fprintf(stderr, "meta_open: %s\n", err);
 	CHECK(f->m != NULL);
 	return f->m;
 }
 
-/* Closes the meta: every plog must have been closed or deleted. */
+/* A clean stop: every plog must be closed or deleted by meta_close. */
 static void fx_close(struct fx *f)
 {
 	meta_close(f->m);
 	f->m = NULL;
-	CHECK_EQ(atomic_load(&fake_live), 0);
+	CHECK_EQ(open_plogs(f), 0);
+	logdir_close(f->ld);
+	f->ld = NULL;
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -143,6 +110,8 @@ static void fx_fini(struct fx *f)
 {
 	if (f->m != NULL)
 		fx_close(f);
+	if (f->ld != NULL)
+		logdir_close(f->ld);
 	config_fini(&f->cfg);
 	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -216,7 +185,7 @@ TEST(create_find_list_delete)
 		CHECK(t->parts[i]->topic == t);
 	}
 	CHECK(exists(f.dir, "orders-2"));
-	CHECK_EQ(atomic_load(&fake_live), 3);
+	CHECK_EQ(open_plogs(&f), 3);
 
 	t2 = find(&f, "orders");
 	CHECK(t2 == t);
@@ -246,14 +215,14 @@ TEST(create_find_list_delete)
 	CHECK(find(&f, "orders") == NULL);
 	CHECK(meta_topic_find_id(f.m, t->id) == NULL);
 	/* we still hold a reference: the plogs live until we drop it */
-	CHECK_EQ(atomic_load(&fake_live), 5);
+	CHECK_EQ(open_plogs(&f), 5);
 	CHECK(t->parts[2]->log != NULL);
 	CHECK(exists(f.dir, "orders-0"));
 	CHECK_EQ(meta_topic_delete(f.m, t), KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
 	topic_unref(t);
-	CHECK_EQ(atomic_load(&fake_live), 2);
+	CHECK_EQ(open_plogs(&f), 2);
 	CHECK(!exists(f.dir, "orders-0"));
-	CHECK_EQ(count_entries(f.dir, "-delete"), 3);
+	CHECK(!exists(f.dir, "orders-2"));
 	v = meta_topics_list(f.m, &n);
 	CHECK_EQ(n, 2);
 	meta_topics_free(v, n);
@@ -315,7 +284,7 @@ TEST(versions_are_immutable)
 		CHECK(v2->parts[i]->log == v1->parts[i]->log);
 	CHECK(v2->parts[4]->log != NULL);
 	CHECK(v2->parts[4]->topic == v2);
-	CHECK_EQ(atomic_load(&fake_live), 5);
+	CHECK_EQ(open_plogs(&f), 5);
 
 	/* a config change through an old version */
 	CHECK_EQ(meta_topic_config_set(f.m, v1, "retention.ms", "1000", err, sizeof err), KAFKA_NONE);
@@ -346,12 +315,12 @@ TEST(versions_are_immutable)
 	topic_unref(v4);
 	topic_unref(v2);
 	topic_unref(v3);
-	CHECK_EQ(atomic_load(&fake_live), 5);
+	CHECK_EQ(open_plogs(&f), 5);
 	CHECK(v1->parts[0]->log != NULL);
 	topic_unref(v1);
-	CHECK_EQ(atomic_load(&fake_live), 0);
-	CHECK_EQ(count_entries(f.dir, "grow-"), 5);
-	CHECK_EQ(count_entries(f.dir, "-delete"), 5);
+	CHECK_EQ(open_plogs(&f), 0);
+	CHECK(!exists(f.dir, "grow-0"));
+	CHECK(!exists(f.dir, "grow-4"));
 	fx_fini(&f);
 }
 
@@ -409,7 +378,7 @@ TEST(reopen_replays_ids_and_configs)
 	CHECK(!t->parts[0]->log->cfg.log_append_time);
 	topic_unref(t);
 	CHECK(find(&f, "gone") == NULL);
-	CHECK_EQ(atomic_load(&fake_live), 5);
+	CHECK_EQ(open_plogs(&f), 5);
 	fx_fini(&f);
 }
 
@@ -474,7 +443,7 @@ TEST(snapshot_then_tail_then_reopen)
 	CHECK_STR(config_of(t, "retention.ms"), "77");
 	CHECK_EQ(t->npartitions, 2);
 	topic_unref(t);
-	CHECK_EQ(atomic_load(&fake_live), 38);
+	CHECK_EQ(open_plogs(&f), 38);
 	fx_fini(&f);
 }
 
@@ -550,10 +519,10 @@ TEST(corrupt_snapshot_is_an_error_not_a_crash)
 	close(fd);
 	/* the log starts after the snapshot: without it records are missing */
 	char err[512] = "";
-	CHECK(meta_open(&f.cfg, &f.ld, err, sizeof err) == NULL);
+	CHECK(fx_try_open(&f, err, sizeof err) == NULL);
 	CHECK(strstr(err, "missing") != NULL);
 	CHECK_EQ(count_entries(f.mdir, ".corrupt"), 1);
-	CHECK_EQ(atomic_load(&fake_live), 0);
+	CHECK_EQ(open_plogs(&f), 0);
 	fx_fini(&f);
 }
 
@@ -650,10 +619,10 @@ TEST(unknown_record_type_with_valid_crc_fails_open)
 	CHECK(write(fd, rec, sizeof rec) == (ssize_t)sizeof rec);
 	close(fd);
 	off_t size = file_size(f.mdir, "metadata.log");
-	CHECK(meta_open(&f.cfg, &f.ld, err, sizeof err) == NULL);
+	CHECK(fx_try_open(&f, err, sizeof err) == NULL);
 	CHECK(strstr(err, "unknown type 99") != NULL);
 	CHECK_EQ(file_size(f.mdir, "metadata.log"), size); /* nothing cut */
-	CHECK_EQ(atomic_load(&fake_live), 0);
+	CHECK_EQ(open_plogs(&f), 0);
 	fx_fini(&f);
 }
 
@@ -667,7 +636,7 @@ TEST(bad_log_header_fails_open)
 	int fd = open(path, O_WRONLY);
 	CHECK(pwrite(fd, "X", 1, 0) == 1);
 	close(fd);
-	CHECK(meta_open(&f.cfg, &f.ld, err, sizeof err) == NULL);
+	CHECK(fx_try_open(&f, err, sizeof err) == NULL);
 	CHECK(strstr(err, "header") != NULL);
 	fx_fini(&f);
 }
@@ -724,7 +693,7 @@ TEST(create_validation_errors)
 	struct kv null_val[] = { { "retention.ms", NULL } };
 	CHECK_EQ(CREATE("p", 1, 1, null_val, 1), KAFKA_INVALID_CONFIG);
 	CHECK(find(&f, "p") == NULL);
-	CHECK_EQ(atomic_load(&fake_live), 0);
+	CHECK_EQ(open_plogs(&f), 0);
 
 	/* validate_only: every check, nothing created */
 	CHECK_EQ(meta_topic_create(f.m, "p", -1, -1, NULL, 0, true, &t, err, sizeof err), KAFKA_NONE);
@@ -832,7 +801,7 @@ TEST(metadata_write_failure_leaves_image_unchanged)
 	CHECK_EQ(cur->nconfigs, 0);
 	topic_unref(cur);
 	CHECK_EQ(file_size(f.mdir, "metadata.log"), size);
-	CHECK_EQ(atomic_load(&fake_live), 2);
+	CHECK_EQ(open_plogs(&f), 2);
 
 	rl.rlim_cur = saved; /* the disk has room again: not sticky after a failed write */
 	CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
@@ -882,6 +851,17 @@ TEST(snapshot_failure_is_retried)
 	fx_fini(&f);
 }
 
+/* Opens <topic>-<index> behind meta's back, so that meta's own open of
+ * that partition fails (the log dir refuses a partition opened twice). */
+static struct plog *block_partition(struct fx *f, const char *topic, int32_t index)
+{
+	struct plog_config pc = { .segment_bytes = 1 << 20, .segment_ms = 1000000, .index_interval_bytes = 4096,
+				  .index_max_bytes = 1 << 20, .flush_messages = INT64_MAX, .flush_ms = -1 };
+	struct plog *pl = NULL;
+	CHECK_EQ(logdir_plog_open(f->ld, topic, index, &pc, &pl), KAFKA_NONE);
+	return pl;
+}
+
 TEST(partition_open_failure)
 {
 	struct fx f;
@@ -889,24 +869,28 @@ TEST(partition_open_failure)
 	struct topic *t;
 	fx_init(&f);
 	fx_open(&f);
-	snprintf(f.ld.fail_topic, sizeof f.ld.fail_topic, "failing");
-	f.ld.fail_index = 2;
+	struct plog *blocker = block_partition(&f, "failing", 2);
 	CHECK_EQ(meta_topic_create(f.m, "failing", 4, 1, NULL, 0, false, &t, err, sizeof err),
 		 KAFKA_KAFKA_STORAGE_ERROR);
 	CHECK(strstr(err, "failing-2") != NULL);
 	CHECK(find(&f, "failing") == NULL);
-	CHECK(!exists(f.dir, "failing-0"));
-	CHECK_EQ(atomic_load(&fake_live), 0);
+	CHECK(!exists(f.dir, "failing-0"));   /* the ones it had opened are deleted */
+	CHECK(!exists(f.dir, "failing-1"));
+	CHECK_EQ(open_plogs(&f), 1);           /* only the blocker */
+	logdir_plog_close(f.ld, blocker);
 	/* growing into a failing partition: the new ones go, the old stay */
-	f.ld.fail_index = 3;
 	CHECK_EQ(create(&f, "failing", 2, &t), KAFKA_NONE);
+	blocker = block_partition(&f, "failing", 3);
 	CHECK_EQ(meta_partitions_create(f.m, t, 5, false, err, sizeof err), KAFKA_KAFKA_STORAGE_ERROR);
 	CHECK(!exists(f.dir, "failing-2"));
 	CHECK(exists(f.dir, "failing-1"));
-	CHECK_EQ(atomic_load(&fake_live), 2);
+	CHECK_EQ(open_plogs(&f), 3);
+	logdir_plog_close(f.ld, blocker);
+	struct topic *cur = find(&f, "failing");
+	CHECK(cur == t);
+	topic_unref(cur);
 	topic_unref(t);
 	fx_close(&f);
-	f.ld.fail_index = -1;
 	fx_open(&f);
 	t = find(&f, "failing");
 	CHECK_EQ(t->npartitions, 2);
@@ -957,7 +941,6 @@ TEST(recreate_waits_for_pending_delete)
 	CHECK(n != NULL);
 	CHECK(memcmp(n->id, old_id, 16) != 0);
 	topic_unref(n);
-	CHECK_EQ(count_entries(f.dir, "again-0."), 1); /* the old one, renamed away */
 	fx_fini(&f);
 }
 
@@ -968,16 +951,15 @@ TEST(orphan_dirs_left_then_renamed_on_create)
 	fx_init(&f);
 	snprintf(p, sizeof p, "%s/ghost-0", f.dir);
 	CHECK(mkdir(p, 0755) == 0);
-	snprintf(p, sizeof p, "%s/ghost-0/00000000000000000000.log", f.dir);
+	snprintf(p, sizeof p, "%s/ghost-0/stray", f.dir);
 	int fd = open(p, O_CREAT | O_WRONLY, 0644);
 	CHECK(fd >= 0);
 	close(fd);
 	fx_open(&f);
-	CHECK(exists(f.dir, "ghost-0/00000000000000000000.log")); /* left in place */
+	CHECK(exists(f.dir, "ghost-0/stray")); /* left in place */
 	CHECK_EQ(create(&f, "ghost", 1, NULL), KAFKA_NONE);
 	CHECK(exists(f.dir, "ghost-0"));
-	CHECK(!exists(f.dir, "ghost-0/00000000000000000000.log")); /* a fresh dir */
-	CHECK_EQ(count_entries(f.dir, "-delete"), 1);
+	CHECK(!exists(f.dir, "ghost-0/stray")); /* a fresh dir */
 	fx_fini(&f);
 }
 
@@ -997,7 +979,7 @@ static void check_version(const struct topic *t)
 		CHECK(t->parts[i]->index == i);
 		CHECK(t->parts[i]->topic == t);
 		CHECK(t->parts[i]->log != NULL);
-		CHECK(t->parts[i]->log->dir[0] != '\0');
+		CHECK(plog_dir(t->parts[i]->log) != NULL);
 	}
 	for (size_t i = 0; i < t->nconfigs; i++)
 		CHECK(t->configs[i].key != NULL && t->configs[i].value != NULL);
@@ -1103,7 +1085,7 @@ TEST(cluster_id_stable_and_kafka_shaped)
 	/* a configured id that differs from the stored one is refused */
 	char err[512] = "";
 	CHECK_EQ(config_set(&f.cfg, "cluster.id", "someOtherCluster", err, sizeof err), 0);
-	CHECK(meta_open(&f.cfg, &f.ld, err, sizeof err) == NULL);
+	CHECK(fx_try_open(&f, err, sizeof err) == NULL);
 	CHECK(strstr(err, "does not match") != NULL);
 	fx_fini(&f);
 }
