@@ -8,10 +8,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_pkgs=(build-essential pkg-config python3 zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev libssl-dev librdkafka-dev)
-test_pkgs=(kcat python3-kafka python3-confluent-kafka python3-pytest clang libclang-rt-14-dev nodejs npm procps iproute2)
+test_pkgs=(kcat python3-kafka python3-confluent-kafka python3-pytest clang libclang-rt-14-dev procps iproute2)
 
 want=("${build_pkgs[@]}")
-[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+if [ "${1:-}" = "--test" ]; then
+	want+=("${test_pkgs[@]}")
+	# Node may come from another packaging of nodejs that bundles npm (a
+	# Debian npm package would then conflict): ask for the commands.
+	command -v node >/dev/null || want+=(nodejs)
+	command -v npm >/dev/null || want+=(npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do

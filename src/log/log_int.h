@@ -167,7 +167,8 @@ struct plog {
 	char *topic;                /* owned */
 	int32_t partition;
 	char *name;                 /* owned: "<topic>-<partition>", for logs */
-	char *dir;                  /* owned: path of the partition dir (renamed on delete); mu */
+	char *dir;                  /* owned: path of the partition dir at open (a delete's
+				     * rename does not change it; dirfd follows the dir) */
 	int dirfd;                  /* owned: the partition dir (survives a rename) */
 	struct logdir *ld;          /* borrowed: the owning log dir */
 	atomic_int refs;            /* registry 1, flusher round 1 each */
@@ -274,7 +275,8 @@ struct logdir {
 	char **doomed;              /* owned paths of "-delete" dirs to remove */
 	size_t ndoomed, doomed_cap;
 
-	pthread_mutex_t ckpt_mu;    /* serializes checkpoint writers */
+	pthread_mutex_t ckpt_mu;    /* serializes checkpoint writers; guards ckpt_last */
+	char *ckpt_last;            /* owned: the text last written, to skip rewrites */
 	atomic_bool ckpt_wanted;    /* a segment rolled: write a checkpoint soon */
 	pthread_t thread;
 	bool thread_started;

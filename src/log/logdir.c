@@ -171,16 +171,17 @@ static int ckpt_parse(struct logdir *ld, char *text, int *bad_line)
 	return strtok_r(NULL, "\n", &save) == NULL ? 0 : -1;
 }
 
-/* Reads the checkpoint; a missing file is normal (first start), a bad one
- * is a warning and means full recovery for every partition. */
-static void ckpt_read(struct logdir *ld)
+/* Reads the checkpoint. A bad one is a warning and means full recovery
+ * for every partition; a missing one too unless the dir holds no
+ * partitions yet (logdir_scan). Returns false when the file is missing. */
+static bool ckpt_read(struct logdir *ld)
 {
 	int fd = openat(ld->dirfd, CKPT_FILE, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			log_warn("log", "%s/%s: %s; every partition will be recovered in full", ld->path,
 				 CKPT_FILE, strerror(errno));
-		return;
+		return errno != ENOENT;
 	}
 	struct stat st = { 0 };
 	char *text = NULL;
@@ -202,6 +203,7 @@ static void ckpt_read(struct logdir *ld)
 		}
 	}
 	free(text);
+	return true;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -264,10 +266,20 @@ int logdir_checkpoint(struct logdir *ld)
 		ckpt_set(ld, ld->parts[i]->topic, ld->parts[i]->partition, plog_recovery_point(ld->parts[i]));
 	char *text = ckpt_format(ld, &len);
 	pthread_mutex_unlock(&ld->mu);
-	int rc = text != NULL ? write_durably(ld, CKPT_FILE, CKPT_TMP, text, len) : -1;
-	if (rc != 0)
-		log_error("log", "%s/%s: cannot write the checkpoint: %s", ld->path, CKPT_FILE,
-			  text != NULL ? strerror(errno) : "out of memory");
+	int rc = 0;
+	/* Unchanged since the last write: the file already says this (an
+	 * idle broker then costs no fsyncs). */
+	if (text == NULL || ld->ckpt_last == NULL || strcmp(text, ld->ckpt_last) != 0) {
+		rc = text != NULL ? write_durably(ld, CKPT_FILE, CKPT_TMP, text, len) : -1;
+		if (rc != 0)
+			log_error("log", "%s/%s: cannot write the checkpoint: %s", ld->path, CKPT_FILE,
+				  text != NULL ? strerror(errno) : "out of memory");
+	}
+	if (rc == 0) {
+		free(ld->ckpt_last);
+		ld->ckpt_last = text;
+		text = NULL;
+	}
 	pthread_mutex_unlock(&ld->ckpt_mu);
 	free(text);
 	return rc == 0 ? KAFKA_NONE : KAFKA_KAFKA_STORAGE_ERROR;
@@ -327,15 +339,16 @@ void logdir__reap(struct logdir *ld)
 	free(v);
 }
 
-/* At open: queue leftover "-delete" dirs, drop a stale checkpoint tmp. */
-static void logdir_scan(struct logdir *ld)
+/* At open: queue leftover "-delete" dirs, drop a stale checkpoint tmp.
+ * Returns the number of partition dirs (the metadata log's excluded). */
+static size_t logdir_scan(struct logdir *ld)
 {
 	int fd = dup(ld->dirfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return;
+		return 0;
 	}
 	size_t parts = 0;
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
@@ -346,12 +359,14 @@ static void logdir_scan(struct logdir *ld)
 			doomed_push(ld, e->d_name);
 		else if (strcmp(e->d_name, CKPT_TMP) == 0)
 			unlinkat(ld->dirfd, e->d_name, 0);
-		else if (logdir__parse_name(e->d_name, topic, sizeof topic, &p) == 0)
+		else if (logdir__parse_name(e->d_name, topic, sizeof topic, &p) == 0 &&
+			 strcmp(topic, "__cluster_metadata") != 0)
 			parts++;
 	}
 	closedir(d);
 	log_debug("log", "%s: %zu partition dir(s), %zu deleted dir(s) to remove", ld->path, parts,
 		  ld->ndoomed);
+	return parts;
 }
 
 /* =========================================================== open/close */
@@ -395,6 +410,7 @@ static void logdir_free(struct logdir *ld)
 {
 	ckpt_clear(ld);
 	free(ld->ckpt);
+	free(ld->ckpt_last);
 	for (size_t i = 0; i < ld->ndoomed; i++)
 		free(ld->doomed[i]);
 	free(ld->doomed);
@@ -440,9 +456,12 @@ struct logdir *logdir_open(const char *path, int64_t flush_scheduler_ms, char *e
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	ckpt_read(ld);
+	bool have_ckpt = ckpt_read(ld);
 	ld->clean = logdir_take_marker(ld);
-	logdir_scan(ld);
+	size_t parts = logdir_scan(ld);
+	if (!have_ckpt && parts > 0)
+		log_warn("log", "%s: no %s; %zu partition dir(s) will be recovered in full", path,
+			 CKPT_FILE, parts);
 	if (flusher_start(ld) != 0) {
 		snprintf(err, errlen, "%s: cannot start the flusher thread: %s", path, strerror(errno));
 		goto fail;

@@ -88,10 +88,13 @@ int listener_open(struct listener_addr *a, char *err, size_t errlen)
 	if (!res)
 		return -1;
 	int fd = -1;
-	/* The first address that binds wins ("localhost" may give ::1 and
-	 * 127.0.0.1; clients try both). */
-	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
-		fd = listener_socket(ai, why, sizeof(why));
+	/* The first address that binds wins, IPv4 ones first: "localhost" may
+	 * resolve to ::1 before 127.0.0.1, and clients that try only the
+	 * first IPv4 address (as Java's resolver prefers) must still connect. */
+	for (int pass = 0; pass < 2 && fd < 0; pass++)
+		for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+			if ((ai->ai_family == AF_INET) == (pass == 0))
+				fd = listener_socket(ai, why, sizeof(why));
 	freeaddrinfo(res);
 	if (fd < 0) {
 		snprintf(err, errlen, "listener %s://%s:%d: cannot bind: %s", a->name, a->host, a->port, why);

@@ -87,7 +87,7 @@ def test_api_versions_then_more_requests(module_broker):
     """After an UNSUPPORTED_VERSION answer the connection stays usable (a
     client falls back on the same connection)."""
     with conn(module_broker) as c:
-        c.send(kwire.request_frame(18, 99, 1, b"", False))
+        c.send(kwire.request_frame(18, 99, 1, kwire.api_versions_body(3), True))
         r = c.recv_frame()
         err, _, _ = kwire.parse_api_versions(r[4:], 0)
         assert err == UNSUPPORTED_VERSION

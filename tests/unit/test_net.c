@@ -386,6 +386,17 @@ TEST(start_all_interfaces_advertises_hostname)
 	stop_net();
 }
 
+TEST(start_localhost_binds_ipv4_loopback)
+{
+	start_net("listeners", "PLAINTEXT://localhost:0");
+	CHECK_STR(B.advertised[0].host, "localhost");
+	int fd = connect_broker(); /* 127.0.0.1 */
+	send_req(fd, 1, 'E', 5);
+	CHECK_EQ(read_corr(fd), 1);
+	close(fd);
+	stop_net();
+}
+
 TEST(start_refuses_ssl_listener)
 {
 	char err[256];
