@@ -96,6 +96,16 @@ def test_api_versions_then_more_requests(module_broker):
         assert err == 0 and 3 in keys
 
 
+def test_null_client_id(module_broker):
+    """A request header whose ClientId is null (length -1) is valid."""
+    with conn(module_broker) as c:
+        c.send(kwire.frame(kwire.request_header(18, 2, 5, 1, client_id=None)))
+        resp = c.recv_frame()
+    assert struct.unpack_from(">i", resp, 0)[0] == 5
+    err, keys, _ = kwire.parse_api_versions(resp[4:], 2)
+    assert err == 0 and 18 in keys
+
+
 @pytest.fixture(scope="module")
 def two_topics(module_broker):
     import harness

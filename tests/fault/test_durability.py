@@ -15,13 +15,18 @@ every partition is read back in full:
   - the topic still exists with 3 partitions;
   - the broker logs its recovery; no sanitizer report (fixture).
 
-The producer is restarted per round. FAULT_SEED=<n> repeats a run's timing.
+The producer is restarted per round. Run once with one segment per
+partition and once with 60 KB segments (the log rolls many times a round, so
+kills land between a roll and its syncs). FAULT_SEED=<n> repeats a run's
+timing.
 """
 
 import os
 import random
 import re
 import time
+
+import pytest
 
 import faultlib
 import harness
@@ -31,11 +36,12 @@ ROUNDS = 5
 PARTITIONS = 3
 
 
-def test_kill9_under_load(broker_factory, topic_name):
+@pytest.mark.parametrize("segment_bytes", [None, 60000], ids=["one-segment", "rolling-segments"])
+def test_kill9_under_load(broker_factory, topic_name, segment_bytes):
     seed = int(os.environ.get("FAULT_SEED") or time.time_ns() % 1_000_000)
     rng = random.Random(seed)
     print(f"FAULT_SEED={seed}")
-    b = broker_factory()
+    b = broker_factory({} if segment_bytes is None else {"log.segment.bytes": segment_bytes})
     topic = topic_name("kill9")
     b.create_topic(topic, partitions=PARTITIONS)
     acked = {}
