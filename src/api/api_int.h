@@ -48,4 +48,10 @@ struct topic_config_key;
  * synonym (or an alias such as log.retention.hours) was set in the broker
  * configuration, else 5 DEFAULT_CONFIG. (describe_configs.c) */
 int8_t api_topic_config_source(const struct topic_config_key *tk, bool overridden);
+/* Kafka's validateManualPartitionAssignment for a cluster whose only broker
+ * is us: a partition's replica list must be exactly [node.id]. Writes the
+ * reason (at most API_MSG_LEN bytes) into msg. Returns NONE or
+ * INVALID_REPLICA_ASSIGNMENT. (create_topics.c) */
+#define API_MSG_LEN 512
+int api_check_replicas(const int32_t *ids, int32_t n, char *msg);
 #endif

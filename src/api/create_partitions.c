@@ -32,29 +32,6 @@ typedef struct create_partitions_response_create_partitions_topic_result topic_r
 
 #define MSG_LEN 512
 
-/* Kafka's validateManualPartitionAssignment when we are the only broker. */
-static int check_replicas(const int32_t *ids, int32_t n, char *msg)
-{
-	int32_t self = g_broker->cfg.node_id;
-	if (n <= 0) {
-		snprintf(msg, MSG_LEN, "The manual partition assignment includes an empty replica list.");
-		return KAFKA_INVALID_REPLICA_ASSIGNMENT;
-	}
-	for (int32_t i = 0; i < n; i++) {
-		if (ids[i] != self) {
-			snprintf(msg, MSG_LEN, "The manual partition assignment includes broker %d, "
-				 "but no such broker is registered.", ids[i]);
-			return KAFKA_INVALID_REPLICA_ASSIGNMENT;
-		}
-	}
-	if (n > 1) {
-		snprintf(msg, MSG_LEN, "The manual partition assignment includes the broker %d "
-			 "more than once.", self);
-		return KAFKA_INVALID_REPLICA_ASSIGNMENT;
-	}
-	return KAFKA_NONE;
-}
-
 static int check_count(const topic_req *tq, const struct topic *t, char *msg)
 {
 	if (tq->count == t->npartitions) {
@@ -75,7 +52,7 @@ static int check_count(const topic_req *tq, const struct topic *t, char *msg)
 		return KAFKA_INVALID_REPLICA_ASSIGNMENT;
 	}
 	for (int32_t i = 0; i < tq->assignments.count; i++) {
-		int err = check_replicas(tq->assignments.items[i].broker_ids.items,
+		int err = api_check_replicas(tq->assignments.items[i].broker_ids.items,
 					 tq->assignments.items[i].broker_ids.count, msg);
 		if (err != KAFKA_NONE)
 			return err;

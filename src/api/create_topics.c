@@ -165,7 +165,7 @@ static int collect_configs(struct req *req, const topic_req *tq, struct plan *p,
 
 /* Kafka's validateManualPartitionAssignment for a cluster whose only
  * registered broker is us: the list must be exactly [node id]. */
-static int check_replicas(const int32_t *ids, int32_t n, char *msg)
+int api_check_replicas(const int32_t *ids, int32_t n, char *msg)
 {
 	int32_t self = g_broker->cfg.node_id;
 	if (n <= 0) {
@@ -210,7 +210,7 @@ static int check_assignments(struct req *req, const topic_req *tq, struct plan *
 			snprintf(msg, MSG_LEN, "Found multiple manual partition assignments for partition %d", idx);
 			return KAFKA_INVALID_REPLICA_ASSIGNMENT;
 		}
-		int err = check_replicas(a->broker_ids.items, a->broker_ids.count, msg);
+		int err = api_check_replicas(a->broker_ids.items, a->broker_ids.count, msg);
 		if (err != KAFKA_NONE)
 			return err;
 		if (idx < 0 || idx >= n) { /* a gap follows, as n entries cannot cover 0..n-1 */

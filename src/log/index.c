@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "log/log_int.h"
+#include "util/fileio.h"
 
 static size_t entry_size(const struct index *ix)
 {
@@ -149,30 +150,12 @@ bool index_push(struct index *ix, int64_t key, int64_t val)
 	return true;
 }
 
-static int write_at(int fd, const uint8_t *p, size_t n, off_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 int index_append(struct index *ix, int64_t key, int64_t val)
 {
 	if (!index_push(ix, key, val))
 		return 0;
 	size_t es = entry_size(ix);
-	return write_at(ix->fd, ix->buf + (ix->n - 1) * es, es, (off_t)((ix->n - 1) * es));
+	return fio_pwrite_all(ix->fd, ix->buf + (ix->n - 1) * es, es, (off_t)((ix->n - 1) * es));
 }
 
 int index_rewrite(struct index *ix)
@@ -180,7 +163,7 @@ int index_rewrite(struct index *ix)
 	size_t len = ix->n * entry_size(ix);
 	if (ftruncate(ix->fd, 0) != 0)
 		return -1;
-	return len ? write_at(ix->fd, ix->buf, len, 0) : 0;
+	return len ? fio_pwrite_all(ix->fd, ix->buf, len, 0) : 0;
 }
 
 int index_sync(struct index *ix)

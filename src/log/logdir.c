@@ -53,6 +53,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/fileio.h"
 
 #define CKPT_FILE "recovery-point-offset-checkpoint"
 #define CKPT_TMP CKPT_FILE ".tmp"
@@ -206,20 +207,6 @@ static bool ckpt_read(struct logdir *ld)
 	return true;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Formats the map (ld->mu held). Returns malloc'd text or NULL. */
 static char *ckpt_format(struct logdir *ld, size_t *len)
 {
@@ -243,7 +230,7 @@ static int write_durably(struct logdir *ld, const char *name, const char *tmp, c
 	int fd = openat(ld->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, p, n) != 0 || fsync(fd) != 0) {
+	if (fio_write_all(fd, p, n) != 0 || fsync(fd) != 0) {
 		int e = errno;
 		close(fd);
 		errno = e;

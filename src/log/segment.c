@@ -40,6 +40,7 @@
 
 #include "log/log_int.h"
 #include "util/log.h"
+#include "util/fileio.h"
 
 void segment_name(char *out, size_t outlen, int64_t base_offset, const char *ext)
 {
@@ -161,20 +162,7 @@ struct segment *segment_open(int dirfd, const char *part, int64_t base_offset,
 
 int segment_write(struct segment *seg, const uint8_t *p, size_t n)
 {
-	off_t off = (off_t)seg->size;
-	while (n > 0) {
-		ssize_t w = pwrite(seg->ref.fd, p, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return errno;
-		if (w == 0)
-			return EIO;
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
+	return fio_pwrite_all(seg->ref.fd, p, n, (off_t)seg->size) == 0 ? 0 : errno;
 }
 
 int segment_track(struct segment *seg, const struct batch_hdr *h, uint64_t pos,

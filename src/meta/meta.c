@@ -48,6 +48,7 @@
 #include "util/config.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/fileio.h"
 
 #define META_DIR "__cluster_metadata-0"
 #define NAME_MAX_LEN 249
@@ -216,11 +217,7 @@ static int stale_dir_aside(struct meta *m, const char *name, int32_t index)
 		return -1;
 	log_warn("meta", "%s: a partition directory of no topic (an earlier topic of this name); "
 		 "renamed to %s", path, aside);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	fio_fsync_dir(dir); /* best effort: the rename is only housekeeping */
 	return 0;
 }
 

@@ -81,6 +81,7 @@
 #include "util/crc32c.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/fileio.h"
 
 #define HDR_SIZE 20
 #define FRAME_SIZE 8                /* length + crc */
@@ -135,38 +136,6 @@ static int path_of(const struct metalog *ml, const char *name, char *out)
 static void snap_name(uint64_t seq, char *out, size_t outlen)
 {
 	snprintf(out, outlen, SNAP_PREFIX "%020" PRIu64 SNAP_SUFFIX, seq);
-}
-
-/* fsyncs a directory so entries created or renamed in it are durable. */
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
-}
-
-static int pwrite_all(int fd, const void *p, size_t n, off_t off)
-{
-	const uint8_t *q = p;
-	while (n > 0) {
-		ssize_t w = pwrite(fd, q, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		q += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
 }
 
 /* Reads the whole file behind fd into a malloc'd buffer (caller frees). */
@@ -653,9 +622,9 @@ static int snapshot_write(struct metalog *ml, uint64_t seq, const uint8_t *recs,
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	header_make(hdr, SNAP_MAGIC, seq);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || pwrite_all(fd, hdr, HDR_SIZE, 0) != 0 || pwrite_all(fd, recs, len, HDR_SIZE) != 0 ||
-	    pwrite_all(fd, end.mem, end.mem_len, (off_t)(HDR_SIZE + len)) != 0 || fsync(fd) != 0 ||
-	    rename(tmp, path) != 0 || fsync_dir(ml->dir) != 0)
+	if (fd < 0 || fio_pwrite_all(fd, hdr, HDR_SIZE, 0) != 0 || fio_pwrite_all(fd, recs, len, HDR_SIZE) != 0 ||
+	    fio_pwrite_all(fd, end.mem, end.mem_len, (off_t)(HDR_SIZE + len)) != 0 || fsync(fd) != 0 ||
+	    rename(tmp, path) != 0 || fio_fsync_dir(ml->dir) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -686,8 +655,8 @@ static int log_create(struct metalog *ml, uint64_t base)
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	header_make(hdr, LOG_MAGIC, base);
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || pwrite_all(fd, hdr, HDR_SIZE, 0) != 0 || fsync(fd) != 0 ||
-	    rename(tmp, path) != 0 || fsync_dir(ml->dir) != 0) {
+	if (fd < 0 || fio_pwrite_all(fd, hdr, HDR_SIZE, 0) != 0 || fsync(fd) != 0 ||
+	    rename(tmp, path) != 0 || fio_fsync_dir(ml->dir) != 0) {
 		int saved = errno;
 		if (fd >= 0)
 			close(fd);
@@ -817,7 +786,7 @@ static int dir_prepare(struct metalog *ml, char *err, size_t errlen)
 			slash[1] = '\0';
 		else if (slash != NULL)
 			*slash = '\0';
-		if (fsync_dir(slash ? parent : ".") != 0) {
+		if (fio_fsync_dir(slash ? parent : ".") != 0) {
 			snprintf(err, errlen, "%s: fsync: %s", parent, strerror(errno));
 			return -1;
 		}
@@ -898,7 +867,7 @@ int metalog_append(struct metalog *ml, const struct mrec *r)
 			  r->type);
 		goto out;
 	}
-	if (pwrite_all(ml->fd, w.mem, w.mem_len, (off_t)ml->size) != 0) {
+	if (fio_pwrite_all(ml->fd, w.mem, w.mem_len, (off_t)ml->size) != 0) {
 		log_error("meta", "%s/" LOG_NAME ": write at %" PRId64 ": %s", ml->dir, ml->size, strerror(errno));
 		append_undo(ml);
 		goto out;
