@@ -12,10 +12,16 @@
  * the repaired copy goes to fuzz-1 as well, so that mutations get past the
  * checksum to the record and offset checks.
  *
- * Per input, in a log dir that is emptied first (one temp dir per process,
- * in $FUZZ_TMPDIR, else /dev/shm, else $TMPDIR or /tmp):
- *  1. logdir_open, logdir_plog_open of each partition (must succeed: the
- *     files are readable, only their content is hostile), then checks:
+ * One log dir per process (a temp dir in $FUZZ_TMPDIR, else /dev/shm,
+ * else $TMPDIR or /tmp), opened once: a logdir starts a flusher thread,
+ * and creating threads per input would cost more than everything else
+ * (ASan). It is opened without a clean-shutdown marker, so every partition
+ * open is a full scan whatever recovery point the in-memory checkpoint map
+ * holds (one segment: the scan starts at segment 0 either way). The
+ * partition dirs are removed before each input, so no state carries over.
+ * Per input:
+ *  1. logdir_plog_open of each partition (must succeed: the files are
+ *     readable, only their content is hostile), then checks:
  *     - start offset 0, LEO >= start, high watermark == recovery point ==
  *       LEO, size == the .log's size on disk, and the file is a prefix of
  *       the input (recovery only cuts);
@@ -31,11 +37,14 @@
  *     - plog_max_timestamp and plog_offset_for_time (a few timestamps taken
  *       from the batches) answer with -1 or an offset in [start, LEO) whose
  *       timestamp is >= the one asked.
- *     Then logdir_plog_close and logdir_close (checkpoint + clean marker).
- *  2. Reopen (clean shutdown, recovery point = LEO): the same checks, the
+ *     Then logdir_plog_close (flush, seal, fsync; the checkpoint map now
+ *     holds recovery point = LEO).
+ *  2. Reopen as after a clean shutdown (logdir.clean set for the call, as
+ *     logdir_open sets it when it finds the marker): the same checks, the
  *     same LEO and size, and the fast path — no segment scanned, no index
- *     rebuilt, nothing truncated (plog__stats, from log_int.h: the only
- *     internal this target reads). The indexes recovery wrote must load.
+ *     rebuilt, nothing truncated (plog__stats). The indexes recovery wrote
+ *     must load. plog__stats and logdir.clean (log_int.h) are the only
+ *     internals this target touches.
  * A broken invariant aborts (with a line on stderr saying which). Nothing
  * may crash, leak or trip a sanitizer. Diagnostics are silenced;
  * RUNNEL_FUZZ_LOG=info (or warn, debug) shows recovery's WARN/INFO lines
@@ -69,6 +78,7 @@ enum { MAX_BATCHES_PROBED = 64, MAX_TIMES_PROBED = 8 };
 
 static char root[PATH_MAX];    /* mkdtemp'd, removed at exit */
 static char logs[PATH_MAX];    /* root/logs: the log dir */
+static struct logdir *ld;      /* open for the whole run */
 
 static const struct plog_config cfg = {
 	.segment_bytes = 1 << 30,
@@ -105,6 +115,9 @@ static void rm_tree(const char *p)
 
 static void cleanup(void)
 {
+	if (ld != NULL)
+		logdir_close(ld);
+	ld = NULL;
 	if (root[0] != '\0')
 		rm_tree(root);
 }
@@ -130,6 +143,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	snprintf(logs, sizeof logs, "%s/logs", root);
+	char err[512];
+	ld = logdir_open(logs, 3600 * 1000, err, sizeof err);
+	if (ld == NULL || ld->clean)
+		FAIL("logdir_open: %s", ld ? "clean?" : err);
 	atexit(cleanup);
 	return 0;
 }
@@ -341,13 +358,9 @@ static void check_partition(struct plog *pl, int part, const uint8_t *in, size_t
 
 /* ------------------------------------------------------------ the target */
 
-/* One session: open the log dir and every partition, check, close. */
+/* Opens, checks and closes every partition. */
 static void session(int nparts, const uint8_t *const *bytes, size_t n, struct outcome *res)
 {
-	char err[512];
-	struct logdir *ld = logdir_open(logs, 3600 * 1000, err, sizeof err);
-	if (ld == NULL)
-		FAIL("logdir_open: %s", err);
 	for (int part = 0; part < nparts; part++) {
 		struct plog *pl;
 		int rc = logdir_plog_open(ld, TOPIC, part, &cfg, &pl);
@@ -356,7 +369,6 @@ static void session(int nparts, const uint8_t *const *bytes, size_t n, struct ou
 		check_partition(pl, part, bytes[part], n, &res[part]);
 		logdir_plog_close(ld, pl);
 	}
-	logdir_close(ld);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -372,9 +384,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int nparts = size > 0 && memcmp(raw, fixed, size) != 0 ? 2 : 1;
 	const uint8_t *bytes[2] = { raw, fixed };
 
-	rm_tree(logs);
-	if (mkdir(logs, 0755) != 0)
-		FAIL("mkdir %s: %s", logs, strerror(errno));
+	for (int part = 0; part < 2; part++) {
+		char path[PATH_MAX + 64];
+		part_path(path, sizeof path, part, NULL);
+		rm_tree(path);
+	}
 	for (int part = 0; part < nparts; part++)
 		write_segment(part, bytes[part], size);
 
@@ -386,7 +400,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	long scanned = atomic_load(&plog__stats.segments_scanned);
 	long rebuilt = atomic_load(&plog__stats.index_rebuilds);
 	long cut = atomic_load(&plog__stats.truncations);
+	ld->clean = true;
 	session(nparts, bytes, size, again);
+	ld->clean = false;
 	for (int part = 0; part < nparts; part++)
 		if (again[part].leo != first[part].leo || again[part].size != first[part].size ||
 		    again[part].nbatches != first[part].nbatches)

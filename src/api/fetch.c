@@ -11,9 +11,13 @@
  * batch.
  *
  * Long poll: when fewer than MinBytes are available and MaxWaitMs > 0, the
- * request parks as a delayed operation (src/delay) and is re-evaluated
- * each time any partition gets data, and answered at MaxWaitMs at the
- * latest. Errors (unknown partition, offset out of range) answer at once.
+ * request parks as a delayed operation (src/delay) and is answered at
+ * MaxWaitMs at the latest. A parked fetch holds no file reference (a
+ * deleted segment's space is not kept for MaxWaitMs). Each time any
+ * partition gets data it is re-evaluated: first a check of its own
+ * partitions' high watermarks against those of its last fill (a lookup and
+ * an atomic read each, no disk read), and only when one moved a new fill.
+ * Errors (unknown partition, offset out of range) answer at once.
  *
  * Sessions (KIP-227, v7+): we decline them — the response's SessionId is
  * always 0, which tells clients to keep sending full fetches. A request
@@ -34,6 +38,8 @@
 #include "util/err.h"
 #include "util/evloop.h"
 
+#define FETCH_MAX_PARK_MS 30000 /* see api_fetch */
+
 typedef struct fetch_response_fetchable_topic_response topic_resp;
 typedef struct fetch_response_partition_data part_resp;
 
@@ -43,6 +49,7 @@ struct fetch_op {
 	struct fetch_request *rq;
 	struct fetch_response *resp;
 	struct fileref **files;      /* malloc'd; one per partition, NULL if none */
+	int64_t *hws;                /* arena; per partition: high watermark at the last fill */
 	size_t nfiles;
 	int64_t bytes;               /* record bytes in the current fill */
 	bool error;                  /* some partition has an error */
@@ -79,6 +86,7 @@ static void fill_partition(struct fetch_op *fo, struct topic *t,
 	}
 	struct plog *pl = t->parts[fp->partition]->log;
 	int64_t hw = plog_high_watermark(pl);
+	fo->hws[slot] = hw;
 	pr->high_watermark = hw;
 	pr->last_stable_offset = hw;
 	pr->log_start_offset = plog_start_offset(pl);
@@ -150,12 +158,38 @@ static void fetch_answer(struct fetch_op *fo)
 	free(files);
 }
 
+/* Has any partition of a parked fetch moved since its last fill (new data,
+ * or its topic gone)? If not, a new fill would give the same answer. */
+static bool fetch_moved(const struct fetch_op *fo)
+{
+	const struct fetch_request *rq = fo->rq;
+	size_t slot = 0;
+	bool moved = false;
+	for (int32_t i = 0; i < fo->resp->responses.count && !moved; i++) {
+		const struct fetch_request_fetch_topic *ft = &rq->topics.items[i];
+		int32_t np = fo->resp->responses.items[i].partitions.count;
+		struct topic *t = ft->topic.len >= 0
+			? meta_topic_find(g_broker->meta, ft->topic.ptr, (size_t)ft->topic.len) : NULL;
+		for (int32_t j = 0; j < np && !moved; j++, slot++) {
+			int32_t p = ft->partitions.items[j].partition;
+			moved = !t || p < 0 || p >= t->npartitions ||
+				plog_high_watermark(t->parts[p]->log) != fo->hws[slot];
+		}
+		topic_unref(t);
+	}
+	return moved;
+}
+
 static bool fetch_try_complete(struct delayed_op *op, bool expired)
 {
 	struct fetch_op *fo = (struct fetch_op *)op;
-	fetch_fill(fo);
-	if (!expired && !fo->error && fo->bytes < fo->rq->min_bytes)
+	if (!expired && !fetch_moved(fo))
 		return false;
+	fetch_fill(fo);
+	if (!expired && !fo->error && fo->bytes < fo->rq->min_bytes) {
+		release_files(fo); /* parked: keep no segment open */
+		return false;
+	}
 	fetch_answer(fo);
 	return true;
 }
@@ -177,12 +211,18 @@ static struct fetch_op *fetch_op_new(struct req *req, struct fetch_request *rq)
 	for (int32_t i = 0; i < nt; i++) {
 		int32_t np = rq->topics.items[i].partitions.count > 0 ? rq->topics.items[i].partitions.count : 0;
 		topic_resp *tr = &resp->responses.items[i];
-		tr->partitions.items = proto_new_array(&proto_fetch_response_partition_data, v, np ? np : 1, &req->arena);
-		if (!tr->partitions.items)
+		/* No array for an empty list: 4 wire bytes must not cost a
+		 * 128-byte partition struct (items NULL encodes as empty). */
+		tr->partitions.items = np ? proto_new_array(&proto_fetch_response_partition_data, v, np, &req->arena)
+					  : NULL;
+		if (np && !tr->partitions.items)
 			return NULL;
 		tr->partitions.count = np;
 		nparts += (size_t)np;
 	}
+	fo->hws = arena_alloc(&req->arena, (nparts ? nparts : 1) * sizeof(*fo->hws));
+	if (!fo->hws)
+		return NULL;
 	fo->files = calloc(nparts ? nparts : 1, sizeof(*fo->files));
 	if (!fo->files)
 		return NULL;
@@ -215,5 +255,10 @@ void api_fetch(struct req *req)
 		fetch_answer(fo);
 		return;
 	}
-	delay_park(req->loop, &fo->op, clock_mono_ms() + rq->max_wait_ms);
+	release_files(fo); /* parked: keep no segment open */
+	/* A parked fetch outlives a dead connection until its deadline (the net
+	 * layer waits for the handler), so the wait is capped: an early empty
+	 * answer is legal and the client simply fetches again. */
+	int64_t wait = rq->max_wait_ms < FETCH_MAX_PARK_MS ? rq->max_wait_ms : FETCH_MAX_PARK_MS;
+	delay_park(req->loop, &fo->op, clock_mono_ms() + wait);
 }

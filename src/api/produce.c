@@ -126,8 +126,10 @@ static void produce_topic(struct req *req, struct produce_ctx *ctx,
 	int16_t v = req->hdr.api_version;
 	int32_t n = td->partition_data.count > 0 ? td->partition_data.count : 0;
 	tr->name = td->name;
-	tr->partition_responses.items = proto_new_array(
-		&proto_produce_response_partition_produce_response, v, n ? n : 1, &req->arena);
+	/* No array for an empty list: a few wire bytes must not cost a
+	 * partition struct (items NULL encodes as empty). */
+	tr->partition_responses.items = n ? proto_new_array(
+		&proto_produce_response_partition_produce_response, v, n, &req->arena) : NULL;
 	tr->partition_responses.count = tr->partition_responses.items ? n : 0;
 	struct topic *t = td->name.len >= 0 ? meta_topic_find(g_broker->meta, td->name.ptr, (size_t)td->name.len) : NULL;
 

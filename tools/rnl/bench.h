@@ -102,6 +102,9 @@ typedef struct bench_run {
 
 /* ---- bench.c ---- */
 
+/* `rnl bench MODE ...` (registered in rnl.c). */
+int bench_main(rnl_ctx_t *ctx, int argc, char **argv);
+
 int64_t bench_now(void);
 
 /* Sleeps until monotonic time `until` (absolute, so no drift), serving
@@ -143,6 +146,11 @@ void bench_run_stop(bench_run_t *run);
 
 /* True when --duration has passed or --count is reached. */
 bool bench_done(const bench_args_t *a, int64_t t0, int64_t now, int64_t n);
+
+/* With --rate: true when record seq is past --count or due at or after
+ * the end of --duration (so a run sends exactly rate x duration records,
+ * even if the sender fell behind). */
+bool bench_done_due(const bench_args_t *a, int64_t t0, int64_t seq);
 
 /* ---- modes ---- */
 int bench_produce(rnl_ctx_t *ctx, const bench_args_t *a, bench_run_t *run, bench_result_t *res);

@@ -13,6 +13,7 @@
  * positional arguments (`rnl topic create orders --partitions 3`).
  */
 #include "rnl.h"
+#include "bench.h"
 #include "client.h"
 #include "mock.h"
 
@@ -54,6 +55,7 @@ static const char usage_text[] =
 	"  consume TOPIC [--partition N] [--from beginning|end|OFFSET|-N|@TIMESTAMP_MS]\n"
 	"                [--count N] [--follow] [--format FMT]\n"
 	"  cluster info\n"
+	"  bench produce|consume|e2e TOPIC [OPTIONS]   throughput, latency, CPU\n"
 	"\n"
 	"global options (anywhere on the line):\n"
 	"  -b, --brokers HOST:PORT[,...]  bootstrap brokers (default $RNL_BROKERS,\n"
@@ -266,6 +268,7 @@ static const struct {
 	{ "produce", produce_main },
 	{ "consume", consume_main },
 	{ "cluster", cluster_main },
+	{ "bench", bench_main },
 	{ "mock", mock_main }, /* hidden: serve a mock cluster until killed */
 };
 
