@@ -46,10 +46,14 @@
  *  - sync_deadline (CompletingRebalance, Stable): a rebalance timeout after
  *    complete_join(); members that have not sent SyncGroup by then are
  *    removed and the group rebalances.
- *  - member hb_deadline: now + session timeout at each heartbeat and at the
- *    end of each rebalance; new members (not yet answered) get the
- *    new-member join timeout instead. A member that is not new and has a
- *    parked JoinGroup or SyncGroup is kept alive regardless.
+ *  - member hb_deadline: now + session timeout at each heartbeat, at the
+ *    end of each rebalance and when a parked SyncGroup is answered; new
+ *    members (not yet answered) get the new-member join timeout instead. A
+ *    member that is not new and has a parked JoinGroup or SyncGroup is kept
+ *    alive regardless. (Kafka's timer is merely "satisfied" while a request
+ *    waits and is not rescheduled; restarting the session when the wait
+ *    ends keeps a member that waited longer than its session timeout from
+ *    being expired the instant it is answered.)
  *  - pending member deadline: a member id handed out with MEMBER_ID_REQUIRED
  *    must come back within its session timeout or is forgotten.
  *
@@ -620,6 +624,7 @@ static void prepare_rebalance(struct group *g, int64_t now, struct group_out *ou
 			struct group_member *m = g->members[i];
 			if (m->awaiting_sync) {
 				m->awaiting_sync = false;
+				m->hb_deadline_ms = now + m->session_timeout_ms;
 				sync_error(out, m->sync_tag, KAFKA_REBALANCE_IN_PROGRESS);
 			}
 			set_assignment(m, NULL, 0);
@@ -1132,7 +1137,8 @@ void group_join(struct group *g, const struct group_join_req *req, int64_t now, 
 
 /* The leader's assignments become the members' (missing ones empty), every
  * parked SyncGroup is answered, and the group is Stable. */
-static void sync_leader(struct group *g, const struct group_sync_req *req, struct group_out *out)
+static void sync_leader(struct group *g, const struct group_sync_req *req, int64_t now,
+                        struct group_out *out)
 {
 	uint8_t **a = calloc((size_t)g->nmembers, sizeof *a);
 	int32_t *len = calloc((size_t)g->nmembers, sizeof *len);
@@ -1166,6 +1172,7 @@ static void sync_leader(struct group *g, const struct group_sync_req *req, struc
 		struct group_member *m = g->members[i];
 		if (m->awaiting_sync) {
 			m->awaiting_sync = false;
+			m->hb_deadline_ms = now + m->session_timeout_ms;
 			sync_ok(g, out, m->sync_tag, m);
 		}
 	}
@@ -1224,7 +1231,7 @@ void group_sync(struct group *g, const struct group_sync_req *req, int64_t now, 
 		m->sync_tag = req->tag;
 		m->pending_sync = false;
 		if (m == g->leader)
-			sync_leader(g, req, out);
+			sync_leader(g, req, now, out);
 	} else { /* Stable: the assignment is already known */
 		m->pending_sync = false;
 		sync_ok(g, out, req->tag, m);

@@ -330,7 +330,12 @@ TEST(member_that_does_not_rejoin_is_dropped_at_rebalance_timeout)
 	make_stable(&f, 3, &s);
 	uint64_t t4 = join_new(&f, "c3"); /* rebalance timeout 20000 */
 	uint64_t t0 = rejoin(&f, s.ids[0]);
-	advance(&f, 19999);
+	for (int i = 0; i < 4; i++) {  /* 1 and 2 stay alive but do not rejoin */
+		advance(&f, 4999);
+		CHECK_EQ(hb(&f, s.ids[1], NULL, 1), KAFKA_REBALANCE_IN_PROGRESS);
+		CHECK_EQ(hb(&f, s.ids[2], NULL, 1), KAFKA_REBALANCE_IN_PROGRESS);
+	}
+	advance(&f, 3);
 	CHECK(resp(&f, t4) == NULL);
 	CHECK_EQ(group_next_deadline(fx_group(&f)), f.now + 1);
 	advance(&f, 1);
@@ -353,8 +358,9 @@ TEST(completing_rebalance_rejoin_with_same_metadata_gets_same_generation)
 	CHECK_EQ(r->generation_id, 1);
 	CHECK_EQ(r->nmembers, 1); /* the leader again gets the list */
 	CHECK_EQ(group_state(fx_group(&f)), GROUP_COMPLETING_REBALANCE);
-	/* Changed metadata forces a rebalance. */
-	struct jp p = { .member_id = id, .version = 3, .protos = { "roundrobin" } };
+	/* Changed metadata forces a rebalance (range stays listed: a lone
+	 * member's new list must still share a protocol with the group). */
+	struct jp p = { .member_id = id, .version = 3, .protos = { "roundrobin", "range" } };
 	uint64_t t3 = join_req(&f, GID, &p);
 	r = resp_ok(&f, t3);
 	CHECK_EQ(r->generation_id, 2);
@@ -640,7 +646,7 @@ TEST(followers_wait_for_leader_sync_and_rebalance_answers_them)
 	struct fx f;
 	fx_init(&f, 3000);
 	uint64_t a = join_new(&f, "a"), b = join_new(&f, "b");
-	advance(&f, 3000);
+	advance(&f, 20000);
 	char ida[128], idb[128];
 	snprintf(ida, sizeof ida, "%s", resp_ok(&f, a)->member_id);
 	snprintf(idb, sizeof idb, "%s", resp_ok(&f, b)->member_id);
@@ -659,12 +665,18 @@ TEST(sync_expiry_removes_members_that_never_synced)
 	struct fx f;
 	fx_init(&f, 3000);
 	uint64_t a = join_new(&f, "a"), b = join_new(&f, "b");
-	advance(&f, 3000);
+	advance(&f, 20000);
 	char ida[128], idb[128];
 	snprintf(ida, sizeof ida, "%s", resp_ok(&f, a)->member_id);
 	snprintf(idb, sizeof idb, "%s", resp_ok(&f, b)->member_id);
 	uint64_t sb = sync_req(&f, idb, NULL, 1, NULL, 0);
-	advance(&f, 19999);         /* rebalance timeout 20000; b's sync keeps it alive */
+	/* rebalance timeout 20000; b's parked sync keeps it alive, a heartbeats
+	 * (NONE in CompletingRebalance) but never syncs */
+	for (int i = 0; i < 4; i++) {
+		advance(&f, 4000);
+		CHECK_EQ(hb(&f, ida, NULL, 1), KAFKA_NONE);
+	}
+	advance(&f, 3999);
 	CHECK(resp(&f, sb) == NULL);
 	advance(&f, 1);
 	CHECK_EQ(resp_ok(&f, sb)->error_code, KAFKA_REBALANCE_IN_PROGRESS);
@@ -693,7 +705,7 @@ static void make_static_pair(struct fx *f, char ida[128], char idb[128])
 	uint64_t b = join_static(f, "", "inst-b", 5, "range", NULL);
 	/* Static members get their id at once, no MEMBER_ID_REQUIRED. */
 	CHECK(resp(f, a) == NULL);
-	advance(f, 3000);
+	advance(f, 20000);
 	snprintf(ida, 128, "%s", resp_ok(f, a)->member_id);
 	snprintf(idb, 128, "%s", resp_ok(f, b)->member_id);
 	CHECK(strncmp(ida, "inst-a-", 7) == 0);
@@ -776,9 +788,8 @@ TEST(static_rejoin_that_changes_the_protocol_rebalances)
 	fx_init(&f, 3000);
 	char ida[128], idb[128];
 	make_static_pair(&f, ida, idb);
-	/* Both now support roundrobin-first? Only b changes: range is still
-	 * common, but b's vote moves... with two members a tie goes to a's
-	 * preference (range), so nothing changes. */
+	/* b now prefers roundrobin, but a supports only range: the selection
+	 * stays range, so no rebalance. */
 	uint64_t t = join_static(&f, "", "inst-b", 5, "roundrobin", "range");
 	CHECK_EQ(resp_ok(&f, t)->error_code, KAFKA_NONE);
 	CHECK_EQ(group_state(fx_group(&f)), GROUP_STABLE);
@@ -799,7 +810,7 @@ TEST(static_member_replaced_while_waiting_is_fenced)
 	fx_init(&f, 3000);
 	uint64_t a = join_static(&f, "", "inst-a", 5, "range", NULL);
 	uint64_t b = join_static(&f, "", "inst-b", 5, "range", NULL);
-	advance(&f, 3000);
+	advance(&f, 20000);
 	char ida[128], idb[128];
 	snprintf(ida, sizeof ida, "%s", resp_ok(&f, a)->member_id);
 	snprintf(idb, sizeof idb, "%s", resp_ok(&f, b)->member_id);
@@ -938,7 +949,7 @@ TEST(group_max_size_reached)
 TEST(bad_input_gets_kafka_codes_and_others_keep_working)
 {
 	struct fx f;
-	fx_init(&f, 0);
+	fx_init(&f, 3000);
 	/* empty protocol list: no group is created for it */
 	struct jp empty = { .version = 4 };
 	CHECK_EQ(resp_ok(&f, join_req(&f, GID, &empty))->error_code, KAFKA_INCONSISTENT_GROUP_PROTOCOL);
@@ -1089,6 +1100,8 @@ static uint64_t rng_next(uint64_t *s)
  * leader is always a member. */
 TEST(randomised_every_parked_request_answered_once)
 {
+	/* coverage across all seeds: the run must reach the interesting cases */
+	int seen_stable = 0, seen_gen3 = 0, seen_fenced = 0, seen_required = 0, seen_sync_ok = 0;
 	for (uint64_t seed = 1; seed <= 40; seed++) {
 		struct fx f;
 		fx_init(&f, (int32_t)(seed % 3) * 1000);
@@ -1124,7 +1137,8 @@ TEST(randomised_every_parked_request_answered_once)
 			}
 			case 2:
 				last_tag[c] = sync_req(&f, ids[c], inst, gens[c], NULL, 0);
-				if (group_leader(fx_group(&f)) && strcmp(group_leader(fx_group(&f)), ids[c]) == 0) {
+				if (gcoord_find(f.gc, GID) && group_leader(gcoord_find(f.gc, GID)) &&
+				    strcmp(group_leader(gcoord_find(f.gc, GID)), ids[c]) == 0) {
 					struct group_assignment a = { ids[c], (const uint8_t *)"z", 1 };
 					last_tag[c] = sync_req(&f, ids[c], inst, gens[c], &a, 1);
 				}
@@ -1144,6 +1158,8 @@ TEST(randomised_every_parked_request_answered_once)
 			}
 			struct group *g = gcoord_find(f.gc, GID);
 			if (g) {
+				seen_stable += group_state(g) == GROUP_STABLE;
+				seen_gen3 += group_generation(g) >= 3;
 				CHECK(group_generation(g) >= maxgen);
 				maxgen = group_generation(g);
 				CHECK((group_leader(g) == NULL) == (group_nmembers(g) == 0));
@@ -1155,6 +1171,12 @@ TEST(randomised_every_parked_request_answered_once)
 		struct group *g = gcoord_find(f.gc, GID);
 		if (g)
 			group_unload(g, &f.out);
+		for (size_t i = 0; i < f.out.n; i++) {
+			const struct group_resp *r = &f.out.resps[i];
+			seen_fenced += r->error_code == KAFKA_FENCED_INSTANCE_ID;
+			seen_required += r->error_code == KAFKA_MEMBER_ID_REQUIRED;
+			seen_sync_ok += r->kind == GROUP_RESP_SYNC && r->error_code == KAFKA_NONE;
+		}
 		/* Every join and sync tag has exactly one response. Heartbeats
 		 * and leaves take no tag. */
 		for (uint64_t t = first_tag; t < f.next_tag; t++) {
@@ -1168,6 +1190,9 @@ TEST(randomised_every_parked_request_answered_once)
 		}
 		fx_fini(&f);
 	}
+	fprintf(stderr, "coverage: stable %d, gen>=3 %d, fenced %d, member_id_required %d, sync ok %d\n",
+	        seen_stable, seen_gen3, seen_fenced, seen_required, seen_sync_ok);
+	CHECK(seen_stable > 0 && seen_gen3 > 0 && seen_fenced > 0 && seen_required > 0 && seen_sync_ok > 0);
 }
 
 UNIT_MAIN()
