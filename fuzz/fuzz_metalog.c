@@ -15,6 +15,11 @@
  *                mutations reach the payload decoder instead of stopping
  *                at a checksum
  *   flags bit 3  name the snapshot seq + 1 (header and name disagree)
+ *   flags bit 4  a second snapshot follows, in the same format (named by
+ *                its own header): the newest valid one must win, an
+ *                invalid newest one is set aside for an older one
+ *   flags bit 5  leave an unfinished write behind (metadata.log.tmp, with
+ *                the log's bytes): open must remove it
  *   the rest     metadata.log
  * An empty input is skipped.
  *
@@ -28,8 +33,8 @@
  *     is the replayed state. Failing to open is fine (a bad header, an
  *     unknown record with a valid CRC, a gap: errors by design).
  *  2. After a successful open: metalog_size equals the size of
- *     metadata.log on disk (a torn tail was cut exactly there), and one
- *     record appends cleanly.
+ *     metadata.log on disk (a torn tail was cut exactly there), no *.tmp
+ *     file is left, and one record appends cleanly.
  *  3. Reopen: it must succeed and replay exactly the state of step 1 plus
  *     the appended record — recovery is idempotent and leaves a log that a
  *     later append extends, whatever the input was.
@@ -55,7 +60,7 @@
 #include "util/err.h"
 #include "util/log.h"
 
-enum { F_SNAPSHOT = 1, F_NO_LOG = 2, F_REPAIR = 4, F_SNAP_NAME_OFF = 8 };
+enum { F_SNAPSHOT = 1, F_NO_LOG = 2, F_REPAIR = 4, F_SNAP_NAME_OFF = 8, F_SNAPSHOT2 = 16, F_TMP = 32 };
 enum { HDR_SIZE = 20, FRAME_SIZE = 8 };
 
 static char root[PATH_MAX];    /* mkdtemp'd, removed at exit */
@@ -179,6 +184,33 @@ static void write_file(const char *name, const uint8_t *p, size_t n)
 	close(fd);
 }
 
+/* Writes a snapshot named by the seq in its header (+ off). */
+static void write_snapshot(const uint8_t *p, size_t n, uint64_t off)
+{
+	uint64_t seq = 0;
+	char name[64];
+	for (size_t i = 8; i < 16 && i < n; i++)
+		seq = seq << 8 | p[i];
+	snprintf(name, sizeof name, "snapshot-%020" PRIu64 ".bin", seq + off);
+	write_file(name, p, n);
+}
+
+/* True when a *.tmp file is left in the metadata dir. */
+static int tmp_left(void)
+{
+	DIR *d = opendir(mdir);
+	int found = 0;
+	if (d == NULL)
+		abort();
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t n = strlen(e->d_name);
+		if (n >= 4 && strcmp(e->d_name + n - 4, ".tmp") == 0)
+			found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
 static int64_t file_size(const char *name)
 {
 	char path[PATH_MAX + 64];
@@ -252,49 +284,51 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint8_t flags = data[0];
 	const uint8_t *p = data + 1;
-	size_t left = size - 1, snap_len = 0;
-	const uint8_t *snap = NULL;
-	if (flags & F_SNAPSHOT) {
+	size_t left = size - 1, snap_len[2] = { 0, 0 };
+	const uint8_t *snap[2] = { NULL, NULL };
+	for (int i = 0; i < 2; i++) {
+		if (!(flags & (i == 0 ? F_SNAPSHOT : F_SNAPSHOT2)))
+			continue;
 		if (left < 2)
 			return 0;
-		snap_len = (size_t)p[0] << 8 | p[1];
+		snap_len[i] = (size_t)p[0] << 8 | p[1];
 		p += 2;
 		left -= 2;
-		if (snap_len > left)
-			snap_len = left;
-		snap = p;
-		p += snap_len;
-		left -= snap_len;
+		if (snap_len[i] > left)
+			snap_len[i] = left;
+		snap[i] = p;
+		p += snap_len[i];
+		left -= snap_len[i];
 	}
 
 	/* copies: exact-size blocks, repaired when asked */
-	uint8_t *log = malloc(left ? left : 1), *sn = malloc(snap_len ? snap_len : 1);
-	if (log == NULL || sn == NULL)
+	uint8_t *log = malloc(left ? left : 1);
+	uint8_t *sn[2] = { malloc(snap_len[0] ? snap_len[0] : 1), malloc(snap_len[1] ? snap_len[1] : 1) };
+	if (log == NULL || sn[0] == NULL || sn[1] == NULL)
 		abort();
 	if (left)
 		memcpy(log, p, left);
-	if (snap_len)
-		memcpy(sn, snap, snap_len);
+	for (int i = 0; i < 2; i++)
+		if (snap_len[i])
+			memcpy(sn[i], snap[i], snap_len[i]);
 	if (flags & F_REPAIR) {
 		repair(log, left);
-		repair(sn, snap_len);
+		repair(sn[0], snap_len[0]);
+		repair(sn[1], snap_len[1]);
 	}
 
 	empty_dir(mdir);
 	if (!(flags & F_NO_LOG))
 		write_file("metadata.log", log, left);
-	if (flags & F_SNAPSHOT) {
-		uint64_t seq = 0;
-		char name[64];
-		for (size_t i = 8; i < 16 && i < snap_len; i++)
-			seq = seq << 8 | sn[i];
-		if (flags & F_SNAP_NAME_OFF)
-			seq++;
-		snprintf(name, sizeof name, "snapshot-%020" PRIu64 ".bin", seq);
-		write_file(name, sn, snap_len);
-	}
+	if (flags & F_TMP)
+		write_file("metadata.log.tmp", log, left);
+	if (flags & F_SNAPSHOT)
+		write_snapshot(sn[0], snap_len[0], (flags & F_SNAP_NAME_OFF) ? 1 : 0);
+	if (flags & F_SNAPSHOT2)
+		write_snapshot(sn[1], snap_len[1], 0);
 	free(log);
-	free(sn);
+	free(sn[0]);
+	free(sn[1]);
 
 	/* 1. replay */
 	char err[512];
@@ -308,7 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* 2. the state left on disk, and an append */
 	uint64_t next = metalog_next_seq(ml);
-	if (metalog_size(ml) != file_size("metadata.log") || metalog_size(ml) < HDR_SIZE)
+	if (metalog_size(ml) != file_size("metadata.log") || metalog_size(ml) < HDR_SIZE || tmp_left())
 		abort();
 	if (metalog_append(ml, &appended) != KAFKA_NONE)
 		abort();

@@ -61,7 +61,9 @@ static int check_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *
 	(void)p;
 	if (n > (size_t)bc->max_bytes)
 		return bc->err = KAFKA_MESSAGE_TOO_LARGE;
-	if (h->attributes & BATCH_ATTR_CONTROL)
+	/* Empty batches exist only as compaction leftovers; a client never
+	 * sends one. Control batches come only from transaction coordinators. */
+	if (h->records_count == 0 || (h->attributes & BATCH_ATTR_CONTROL))
 		return bc->err = KAFKA_INVALID_RECORD;
 	if (h->producer_id >= 0 || (h->attributes & BATCH_ATTR_TRANSACTIONAL))
 		return bc->err = KAFKA_UNKNOWN_PRODUCER_ID;

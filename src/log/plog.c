@@ -498,9 +498,14 @@ static int plog_first_record_at(struct segment_reader *r, uint64_t pos, const st
 	struct record_view rec;
 	size_t rpos = 0;
 	while (batch_next_record(p + BATCH_HEADER_SIZE, size - BATCH_HEADER_SIZE, &rpos, &rec) == 0) {
-		if (h->base_timestamp + rec.timestamp_delta >= ts) {
+		/* Stored timestamps come from producers: saturate instead of
+		 * overflowing on absurd deltas. */
+		int64_t rts;
+		if (__builtin_add_overflow(h->base_timestamp, rec.timestamp_delta, &rts))
+			rts = rec.timestamp_delta > 0 ? INT64_MAX : INT64_MIN;
+		if (rts >= ts) {
 			*offset = h->base_offset + rec.offset_delta;
-			*timestamp = h->base_timestamp + rec.timestamp_delta;
+			*timestamp = rts;
 			return 1;
 		}
 	}

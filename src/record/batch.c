@@ -190,7 +190,9 @@ int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *out)
 		return KAFKA_CORRUPT_MESSAGE;
 	if ((h.attributes & BATCH_ATTR_CODEC_MASK) > CODEC_ZSTD)
 		return KAFKA_UNSUPPORTED_COMPRESSION_TYPE;
-	if (h.records_count < 0 ||
+	/* A negative delta would move the next offset backwards; an empty batch
+	 * (count 0, kept by compaction) still covers [base, base + delta]. */
+	if (h.records_count < 0 || h.last_offset_delta < 0 ||
 	    (h.records_count > 0 && h.last_offset_delta != h.records_count - 1))
 		return KAFKA_INVALID_RECORD;
 	if ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_NONE) {
@@ -294,7 +296,7 @@ uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
 	wbuf_i8(&w, 2);            /* Magic */
 	wbuf_u32(&w, 0);           /* CRC, patched */
 	wbuf_i16(&w, 0);           /* Attributes: no codec, CreateTime */
-	wbuf_i32(&w, n - 1);       /* LastOffsetDelta */
+	wbuf_i32(&w, n > 0 ? n - 1 : 0); /* LastOffsetDelta; an empty batch still covers its base offset */
 	wbuf_i64(&w, base_ts);     /* BaseTimestamp */
 	wbuf_i64(&w, base_ts);     /* MaxTimestamp: every delta is 0 */
 	wbuf_i64(&w, -1);          /* ProducerId: none */

@@ -155,7 +155,7 @@ TEST(built_batches_of_many_sizes)
 		CHECK_EQ(batch_validate(b, n, &h), KAFKA_NONE);
 		CHECK_EQ(h.records_count, counts[c]);
 		CHECK_EQ(h.base_offset, 42);
-		CHECK_EQ(batch_last_offset(&h), 42 + counts[c] - 1);
+		CHECK_EQ(batch_last_offset(&h), 42 + (counts[c] > 0 ? counts[c] - 1 : 0));
 		free(b);
 	}
 	size_t n;

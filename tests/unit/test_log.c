@@ -214,7 +214,8 @@ TEST(append_refuses_bad_record_sets)
 	uint8_t *b = fx_batch(3, 1000, "x", &len);
 	CHECK_EQ(plog_append(pl, b, len - 1, 1000, &res), KAFKA_CORRUPT_MESSAGE);  /* cut short */
 	CHECK_EQ(plog_append(pl, b, 0, 1000, &res), KAFKA_INVALID_RECORD);
-	uint8_t *e = batch_build(0, 1000, 0, NULL, NULL, &len);  /* empty: takes no offset */
+	uint8_t *e = batch_build(0, 1000, 0, NULL, NULL, &len);
+	memset(e + 23, 0xff, 4);  /* LastOffsetDelta -1: would take no offset */
 	CHECK_EQ(plog_append(pl, e, len, 1000, &res), KAFKA_INVALID_RECORD);
 	CHECK_EQ(plog_end_offset(pl), 0);
 	free(e);
