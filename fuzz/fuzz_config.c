@@ -32,6 +32,7 @@
 
 #include "util/config.h"
 #include "util/log.h"
+#include "fuzz_common.h"
 
 static int memfd = -1;
 static char path[64];  /* /proc/self/fd/<memfd> */
@@ -40,9 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *lvl = getenv("RUNNEL_FUZZ_LOG");
-	int l = lvl ? log_parse_level(lvl) : -1;
-	log_set_level(l >= 0 ? (enum log_level)l : LOGL_ERROR);
+	fuzz_quiet_logs();
 	memfd = memfd_create("fuzz_config.properties", MFD_CLOEXEC);
 	if (memfd < 0) {
 		perror("fuzz_config: memfd_create");

@@ -59,6 +59,7 @@
 #include "util/crc32c.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "fuzz_common.h"
 
 enum { F_SNAPSHOT = 1, F_NO_LOG = 2, F_REPAIR = 4, F_SNAP_NAME_OFF = 8, F_SNAPSHOT2 = 16, F_TMP = 32 };
 enum { HDR_SIZE = 20, FRAME_SIZE = 8 };
@@ -241,26 +242,12 @@ static void cleanup(void)
 		rmdir(root);
 }
 
-static int try_root(const char *base)
-{
-	if (base == NULL || base[0] == '\0')
-		return -1;
-	snprintf(root, sizeof root, "%s/runnel-fuzz-metalog-XXXXXX", base);
-	return mkdtemp(root) != NULL ? 0 : -1;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *lvl = getenv("RUNNEL_FUZZ_LOG");
-	int l = lvl ? log_parse_level(lvl) : -1;
-	log_set_level(l >= 0 ? (enum log_level)l : LOGL_ERROR);
-	if (try_root(getenv("FUZZ_TMPDIR")) != 0 && try_root("/dev/shm") != 0 &&
-	    try_root(getenv("TMPDIR")) != 0 && try_root("/tmp") != 0) {
-		perror("fuzz_metalog: mkdtemp");
-		abort();
-	}
+	fuzz_quiet_logs();
+	fuzz_make_root(root, sizeof root, "metalog");
 	snprintf(mdir, sizeof mdir, "%s/__cluster_metadata-0", root);
 	if (mkdir(mdir, 0755) != 0) {
 		perror("fuzz_metalog: mkdir");

@@ -68,6 +68,7 @@
 #include "util/crc32c.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "fuzz_common.h"
 
 /* plog_append calls it; nothing appends here (the real one is src/delay). */
 void delay_notify(void) {}
@@ -122,26 +123,12 @@ static void cleanup(void)
 		rm_tree(root);
 }
 
-static int try_root(const char *base)
-{
-	if (base == NULL || base[0] == '\0')
-		return -1;
-	snprintf(root, sizeof root, "%s/runnel-fuzz-recovery-XXXXXX", base);
-	return mkdtemp(root) != NULL ? 0 : -1;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *lvl = getenv("RUNNEL_FUZZ_LOG");
-	int l = lvl ? log_parse_level(lvl) : -1;
-	log_set_level(l >= 0 ? (enum log_level)l : LOGL_ERROR);
-	if (try_root(getenv("FUZZ_TMPDIR")) != 0 && try_root("/dev/shm") != 0 &&
-	    try_root(getenv("TMPDIR")) != 0 && try_root("/tmp") != 0) {
-		perror("fuzz_recovery: mkdtemp");
-		abort();
-	}
+	fuzz_quiet_logs();
+	fuzz_make_root(root, sizeof root, "recovery");
 	snprintf(logs, sizeof logs, "%s/logs", root);
 	char err[512];
 	ld = logdir_open(logs, 3600 * 1000, err, sizeof err);
