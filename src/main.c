@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "broker.h"
+#include "coord/coord.h"
 #include "log/plog.h"
 #include "meta/meta.h"
 #include "net/net.h"
@@ -198,6 +199,11 @@ static int main_open(struct broker *b, const char *dir)
 		log_error("main", "cannot open metadata: %s", err);
 		return -1;
 	}
+	/* Groups and committed offsets are loaded before anyone can ask. */
+	if (coord_start() != 0) {
+		log_error("main", "cannot start the group coordinator");
+		return -1;
+	}
 	if (net_start(b, err, sizeof(err)) != 0) {
 		log_error("main", "cannot start the network: %s", err);
 		return -1;
@@ -207,6 +213,7 @@ static int main_open(struct broker *b, const char *dir)
 
 static void main_close(struct broker *b)
 {
+	coord_stop(); /* answers parked group requests while the loops still run */
 	net_stop(b);
 	if (b->meta)
 		meta_close(b->meta);

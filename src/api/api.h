@@ -65,6 +65,18 @@ void api_delete_topics(struct req *req);
 void api_create_partitions(struct req *req);
 void api_describe_configs(struct req *req);
 void api_describe_cluster(struct req *req);
+/* consumer groups (src/coord does the work on its own thread) */
+void api_find_coordinator(struct req *req);
+void api_join_group(struct req *req);
+void api_sync_group(struct req *req);
+void api_heartbeat(struct req *req);
+void api_leave_group(struct req *req);
+void api_offset_commit(struct req *req);
+void api_offset_fetch(struct req *req);
+void api_offset_delete(struct req *req);
+void api_list_groups(struct req *req);
+void api_describe_groups(struct req *req);
+void api_delete_groups(struct req *req);
 
 /* The supported range of an API (what ApiVersions advertises); false when
  * the API is not served. */

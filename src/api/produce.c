@@ -120,6 +120,14 @@ static void on_durable(void *arg, int err)
 	produce_count_down(w->ctx, evloop_current() == w->ctx->req->loop);
 }
 
+/* The coordinators' own topics are written only by the coordinators, as
+ * in Kafka ("Cannot append to internal topic"): a client's record there
+ * would be read back as group or transaction state. */
+static bool produce_forbidden(const struct topic *t)
+{
+	return strcmp(t->name, "__consumer_offsets") == 0 || strcmp(t->name, "__transaction_state") == 0;
+}
+
 static void produce_topic(struct req *req, struct produce_ctx *ctx,
 			  const struct produce_request_topic_produce_data *td,
 			  struct produce_response_topic_produce_response *tr,
@@ -143,6 +151,8 @@ static void produce_topic(struct req *req, struct produce_ctx *ctx,
 		pr->index = pd->index;
 		if (err == KAFKA_NONE && (!t || pd->index < 0 || pd->index >= t->npartitions))
 			err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+		if (err == KAFKA_NONE && produce_forbidden(t))
+			err = KAFKA_INVALID_TOPIC_EXCEPTION;
 		if (err == KAFKA_NONE)
 			err = append_partition(t, t->parts[pd->index], &pd->records, now_ms, &res);
 		pr->error_code = (int16_t)err;

@@ -12,12 +12,26 @@
  *  - created by the first JoinGroup with an empty member id that passes
  *    group_join_check() (Kafka's getOrMaybeCreateGroup; Kafka also creates
  *    it for joins it then rejects, which only leaves an empty group behind);
+ *  - or adopted at start-up from its stored record (gcoord_adopt of a
+ *    group_load() result), replacing a group of the same id: the latest
+ *    record wins;
  *  - dropped when vacant (Empty, generation 0, nobody pending: a join that
  *    failed, or a MEMBER_ID_REQUIRED id that never came back) — it never
- *    existed as far as any client can tell;
- *  - an Empty group of a later generation is kept: it owns committed offsets
- *    (not here yet) and leaves through DeleteGroups (gcoord_delete) or, once
- *    offsets exist, the offsets.retention.minutes expiry.
+ *    existed as far as any client can tell. Between calls gc holds no vacant
+ *    group: every step that may leave one ends with maybe_drop(), and
+ *    gcoord_adopt() drops a vacant loaded group at once (our records are
+ *    never of generation 0: group.c's invariant 6; such a record from
+ *    elsewhere says only "nothing here");
+ *  - an Empty group of a later generation is kept: its record and committed
+ *    offsets outlive its members; it leaves through DeleteGroups
+ *    (gcoord_delete), the offsets.retention.minutes expiry (the caller's:
+ *    it finds them with gcoord_foreach, then calls gcoord_delete) or
+ *    gcoord_unload_all.
+ *
+ * OffsetCommit never creates a group (Kafka creates an Empty one for a
+ * commit with generation -1): the offsets live in the offset store, keyed by
+ * group id, whether or not a group exists, and an Empty group created here
+ * would hold nothing (it would be vacant).
  *
  * Kafka's group-id rule for the group APIs: null or "" is INVALID_GROUP_ID
  * (isValidGroupId for JoinGroup, SyncGroup, Heartbeat, LeaveGroup).
@@ -117,6 +131,18 @@ static void grow(struct gcoord *gc)
 	gc->nbuckets = nb;
 }
 
+/* Links e (holding a group whose id is not in gc yet) into its bucket. */
+static void insert_entry(struct gcoord *gc, struct gentry *e)
+{
+	if (gc->n >= gc->nbuckets)
+		grow(gc);
+	e->hash = hash_id(group_id(e->g));
+	struct gentry **head = &gc->buckets[e->hash & (gc->nbuckets - 1)];
+	e->next = *head;
+	*head = e;
+	gc->n++;
+}
+
 /* Adds a new Empty group; NULL when out of memory. */
 static struct group *add_group(struct gcoord *gc, const char *gid)
 {
@@ -127,15 +153,21 @@ static struct group *add_group(struct gcoord *gc, const char *gid)
 		group_free(g);
 		return NULL;
 	}
-	if (gc->n >= gc->nbuckets)
-		grow(gc);
 	e->g = g;
-	e->hash = hash_id(gid);
-	struct gentry **head = &gc->buckets[e->hash & (gc->nbuckets - 1)];
-	e->next = *head;
-	*head = e;
-	gc->n++;
+	insert_entry(gc, e);
 	return g;
+}
+
+/* Frees a group the coordinator gives up outside any request (a replaced
+ * or discarded loaded group): its parked requests, if any, are answered
+ * into a scratch out that nobody reads; at start-up there are none. */
+static void discard_group(struct group *g)
+{
+	struct group_out scratch;
+	group_out_init(&scratch);
+	group_unload(g, &scratch);
+	group_out_fini(&scratch);
+	group_free(g);
 }
 
 static void remove_group(struct gcoord *gc, const char *gid)
@@ -226,6 +258,67 @@ int gcoord_leave(struct gcoord *gc, const char *gid, struct group_leave_member *
 	int err = group_leave(g, members, n, now, out);
 	maybe_drop(gc, g);
 	return err;
+}
+
+int gcoord_commit_check(struct gcoord *gc, const char *gid, const char *member_id,
+                        const char *group_instance_id, int32_t generation_id, int64_t now,
+                        struct group_out *out)
+{
+	if (!valid_group_id(gid))
+		return KAFKA_INVALID_GROUP_ID;
+	struct group *g = gcoord_find(gc, gid);
+	if (g == NULL) /* Kafka: a commit outside the protocol, or a member of a group we lost */
+		return generation_id < 0 ? KAFKA_NONE : KAFKA_UNKNOWN_MEMBER_ID;
+	int err = group_commit_check(g, member_id, group_instance_id, generation_id, now, out);
+	maybe_drop(gc, g); /* a generation-0 group whose pending ids expired */
+	return err;
+}
+
+/* Takes ownership of g. A vacant g is not kept (see the design note) but
+ * still replaces a group of its id: the latest record wins. */
+int gcoord_adopt(struct gcoord *gc, struct group *g)
+{
+	struct gentry **pp = slot_of(gc, group_id(g), hash_id(group_id(g)));
+	if (group_is_vacant(g)) {
+		if (*pp)
+			remove_group(gc, group_id(g));
+		discard_group(g);
+		return 0;
+	}
+	if (*pp) { /* replace in place: no allocation, so no failure */
+		discard_group((*pp)->g);
+		(*pp)->g = g;
+		return 0;
+	}
+	struct gentry *e = calloc(1, sizeof *e);
+	if (e == NULL) {
+		group_free(g);
+		return -1;
+	}
+	e->g = g;
+	insert_entry(gc, e);
+	return 0;
+}
+
+void gcoord_foreach(const struct gcoord *gc, void (*fn)(void *arg, struct group *g), void *arg)
+{
+	for (size_t b = 0; b < gc->nbuckets; b++)
+		for (const struct gentry *e = gc->buckets[b]; e; e = e->next)
+			fn(arg, e->g);
+}
+
+void gcoord_unload_all(struct gcoord *gc, struct group_out *out)
+{
+	for (size_t b = 0; b < gc->nbuckets; b++) {
+		for (struct gentry *e = gc->buckets[b], *next; e; e = next) {
+			next = e->next;
+			group_unload(e->g, out);
+			group_free(e->g);
+			free(e);
+		}
+		gc->buckets[b] = NULL;
+	}
+	gc->n = 0;
 }
 
 void gcoord_tick(struct gcoord *gc, int64_t now, struct group_out *out)

@@ -43,6 +43,23 @@ int gcoord_heartbeat(struct gcoord *gc, const char *group_id, const char *member
  * the top and UNKNOWN_MEMBER_ID per member; else group_leave. */
 int gcoord_leave(struct gcoord *gc, const char *group_id, struct group_leave_member *members,
                  int32_t n, int64_t now_ms, struct group_out *out);
+/* OffsetCommit's check (group_commit_check). An empty or NULL group id is
+ * INVALID_GROUP_ID. An unknown group accepts generation_id < 0 (NONE: the
+ * offsets are kept without a group) and answers UNKNOWN_MEMBER_ID
+ * otherwise. */
+int gcoord_commit_check(struct gcoord *gc, const char *group_id, const char *member_id,
+                        const char *group_instance_id, int32_t generation_id, int64_t now_ms,
+                        struct group_out *out);
+/* Adds a group rebuilt by group_load() at start-up (replacing a group of
+ * the same id). Takes ownership. Returns 0, or -1 when out of memory (g is
+ * freed). */
+int gcoord_adopt(struct gcoord *gc, struct group *g);
+/* Calls fn for every group (ListGroups, DescribeGroups, expiry). fn must
+ * not add or remove groups. */
+void gcoord_foreach(const struct gcoord *gc, void (*fn)(void *arg, struct group *g), void *arg);
+/* Shutdown: group_unload on every group (parked requests answered
+ * NOT_COORDINATOR into out), then frees them all. */
+void gcoord_unload_all(struct gcoord *gc, struct group_out *out);
 /* Ticks every group whose deadline is due; out->next_deadline_ms becomes the
  * earliest deadline of all groups. */
 void gcoord_tick(struct gcoord *gc, int64_t now_ms, struct group_out *out);

@@ -35,6 +35,10 @@
  *                                         | Stable |-------------------------+
  *                                         +--------+
  *
+ *  group_load() builds a group straight into Stable (with members) or Empty
+ *  (without), with the stored state_since; set_state() performs every
+ *  other transition and stamps state_since_ms with the step's clock.
+ *
  *  Timers (one deadline each; group_next_deadline() is their minimum):
  *  - join_deadline (PreparingRebalance): the rebalance timeout (largest of
  *    the members'), after which members that have not rejoined are dropped
@@ -67,6 +71,41 @@
  *     (Stable/CompletingRebalance answer joins at once or start a rebalance).
  *  4. awaiting_sync only in CompletingRebalance.
  *  5. At most one member per group_instance_id.
+ *  6. A group asks for at most one store per step (store_queued), and only
+ *     at generation >= 1: a vacant group is never stored.
+ *
+ * Persistence (__consumer_offsets: the caller writes, the group only asks):
+ *  - out->stores names the groups whose metadata must be written now
+ *    (Kafka's storeGroup): the leader's SyncGroup made a generation Stable
+ *    (sync_leader), a static member was replaced in Stable without a
+ *    rebalance (replace_static), or a rebalance ended with no member left
+ *    (complete_join -> Empty). The caller snapshots the group after the
+ *    step, so the record is the group as the step left it. Nothing waits
+ *    for the write (Kafka holds the leader's SyncGroup answer until its
+ *    append): a record lost in a crash leaves the previous one, whose
+ *    generation the members no longer match, so they rejoin.
+ *  - group_snapshot() records Stable groups with their members and every
+ *    other state as Empty of the current generation, without members: a
+ *    rebalance in progress has no generation to restore (its members
+ *    rejoin), and a snapshot must always be loadable. Only Stable and Empty
+ *    groups are stored, but one step can empty a group (expired members)
+ *    and then let a new member in: that record then says Empty.
+ *  - group_load() rebuilds Stable (each member supports exactly the
+ *    selected protocol, with its stored subscription) or Empty. Loaded
+ *    members are not new and owe no SyncGroup; their sessions restart at
+ *    the load, so a client that kept heartbeating stays and a dead one
+ *    expires as usual. A snap that would break invariant 2 or 5, or has
+ *    members without a protocol, is refused: a loaded group is one the
+ *    steps could have produced.
+ *  - state_since_ms is stamped by set_state() with the step's clock.
+ *    group_new() has no clock, so a new group's is the clock of its first
+ *    step (-1 before); group_delete() and group_unload() take no clock and
+ *    use the clock of the group's last step.
+ *
+ * Offset commits (group_commit_check): Kafka's classic checks in its order
+ * (group.h). A commit that passes restarts the member's session as a
+ * heartbeat does (a consumer busy committing is alive); it changes nothing
+ * else, the offsets are the caller's.
  *
  * Choices where Kafka leaves the order open (it uses hash maps): members
  * are kept in join order; a departing leader is succeeded by the earliest
@@ -117,6 +156,9 @@ struct group {
 	bool new_member_added;          /* a member joined during the current initial delay */
 	int32_t initial_remaining_ms;   /* what the initial delay may still grow by */
 	int64_t sync_deadline_ms;       /* pending-sync expiry */
+	int64_t state_since_ms;         /* caller's clock: state entered; -1: no step yet */
+	int64_t last_now_ms;            /* caller's clock of the latest step; -1: none */
+	bool store_queued;              /* this step already asked for a store */
 };
 
 /* ================================================================ output */
@@ -147,6 +189,9 @@ void group_out_reset(struct group_out *out)
 	for (size_t i = 0; i < out->n; i++)
 		resp_fini(&out->resps[i]);
 	out->n = 0;
+	for (size_t i = 0; i < out->nstores; i++)
+		free(out->stores[i]);
+	out->nstores = 0;
 	out->next_deadline_ms = NONE;
 }
 
@@ -156,6 +201,34 @@ void group_out_fini(struct group_out *out)
 	free(out->resps);
 	out->resps = NULL;
 	out->cap = 0;
+	free(out->stores);
+	out->stores = NULL;
+	out->capstores = 0;
+}
+
+/* Asks the caller to store g's metadata, once per step (invariant 6). Out
+ * of memory drops the request with a log line: the group is unchanged and
+ * its next store writes the then current state. */
+static void out_store(struct group_out *out, struct group *g)
+{
+	if (g->store_queued)
+		return;
+	if (out->nstores == out->capstores) {
+		size_t cap = out->capstores ? out->capstores * 2 : 4;
+		char **st = realloc(out->stores, cap * sizeof *st);
+		if (st == NULL)
+			goto oom;
+		out->stores = st;
+		out->capstores = cap;
+	}
+	char *id = strdup(g->group_id);
+	if (id == NULL)
+		goto oom;
+	out->stores[out->nstores++] = id;
+	g->store_queued = true;
+	return;
+oom:
+	log_error("group", "group %s: out of memory: metadata store dropped", g->group_id);
 }
 
 /* Makes room for n more responses. 0, or -1 when out of memory. */
@@ -607,6 +680,15 @@ static void sync_ok(struct group *g, struct group_out *out, uint64_t tag, const 
 
 /* ================================================================ transitions */
 
+/* Every transition of a group goes through here (group_new and group_load
+ * build one in its first state): Kafka's transitionTo, which also stamps
+ * currentStateTimestamp (DescribeGroups, the stored record). */
+static void set_state(struct group *g, enum group_state st, int64_t now)
+{
+	g->state = st;
+	g->state_since_ms = now;
+}
+
 static void set_assignment(struct group_member *m, uint8_t *a, int32_t len)
 {
 	free(m->assignment);
@@ -646,7 +728,7 @@ static void prepare_rebalance(struct group *g, int64_t now, struct group_out *ou
 	}
 	log_debug("group", "group %s: %s -> PreparingRebalance (generation %d)", g->group_id,
 	          group_state_name(g->state), g->generation_id);
-	g->state = GROUP_PREPARING_REBALANCE;
+	set_state(g, GROUP_PREPARING_REBALANCE, now);
 }
 
 static void maybe_prepare_rebalance(struct group *g, int64_t now, struct group_out *out)
@@ -686,13 +768,14 @@ static void complete_join(struct group *g, int64_t now, struct group_out *out)
 	free(g->protocol_name);
 	g->protocol_name = NULL;
 	if (g->nmembers == 0) {
-		g->state = GROUP_EMPTY;
+		set_state(g, GROUP_EMPTY, now);
 		log_info("group", "group %s: generation %d is empty", g->group_id, g->generation_id);
+		out_store(out, g); /* Kafka stores the Empty group: its members are gone */
 		return;
 	}
 	const char *proto = select_protocol(g);
 	g->protocol_name = proto ? strdup(proto) : NULL;
-	g->state = GROUP_COMPLETING_REBALANCE;
+	set_state(g, GROUP_COMPLETING_REBALANCE, now);
 	log_info("group", "group %s: generation %d, %d members, protocol %s, leader %s", g->group_id,
 	         g->generation_id, g->nmembers, proto ? proto : "(none)", g->leader->member_id);
 	for (int32_t i = 0; i < g->nmembers; i++) {
@@ -815,11 +898,16 @@ static void run_timers(struct group *g, int64_t now, struct group_out *out)
 	}
 }
 
-/* Step prologue: room for every response this step can produce (each
+/* Step prologue: opens the step (its clock becomes the group's, and it may
+ * ask for one store), makes room for every response it can produce (each
  * member's parked request, plus the request itself and one spare), then
- * the timers already due. -1 when out of memory. */
+ * runs the timers already due. -1 when out of memory. */
 static int step_begin(struct group *g, int64_t now, struct group_out *out)
 {
+	g->store_queued = false;
+	g->last_now_ms = now;
+	if (g->state_since_ms < 0)
+		g->state_since_ms = now; /* a new group: created "now" as far as anyone can tell */
 	if (out_reserve(out, (size_t)g->nmembers + 2) != 0)
 		return -1;
 	run_timers(g, now, out);
@@ -1003,6 +1091,7 @@ static void replace_static(struct group *g, struct group_member *m, char *new_id
 			 * group would never distribute. */
 			bool lead = g->leader == m && req->api_version >= 9;
 			join_ok(g, out, m, req->tag, lead ? m->member_id : old_leader, lead, lead);
+			out_store(out, g); /* the member id changed without a rebalance */
 		} else {
 			park_join(m, req, out);
 			prepare_rebalance(g, now, out);
@@ -1166,8 +1255,9 @@ static void sync_leader(struct group *g, const struct group_sync_req *req, int64
 		set_assignment(g->members[i], a[i], len[i]);
 	free(a);
 	free(len);
-	g->state = GROUP_STABLE;
+	set_state(g, GROUP_STABLE, now);
 	log_info("group", "group %s: generation %d is Stable", g->group_id, g->generation_id);
+	out_store(out, g); /* the generation and its assignments */
 	for (int32_t i = 0; i < g->nmembers; i++) {
 		struct group_member *m = g->members[i];
 		if (m->awaiting_sync) {
@@ -1241,7 +1331,7 @@ void group_sync(struct group *g, const struct group_sync_req *req, int64_t now, 
 	step_end(g, now, out);
 }
 
-/* ================================================================ Heartbeat, LeaveGroup */
+/* ================================================================ Heartbeat, LeaveGroup, OffsetCommit */
 
 int group_heartbeat(struct group *g, const char *member_id, const char *instance_id,
                     int32_t generation_id, int64_t now, struct group_out *out)
@@ -1310,6 +1400,38 @@ int group_leave(struct group *g, struct group_leave_member *members, int32_t n, 
 	return top;
 }
 
+/* Kafka's handleCommitOffsets, classic group: the order of the checks is
+ * Kafka's (group.h). Unlike Heartbeat, a generation of -1 is let through in
+ * an Empty group (assign() and admin tools commit outside the protocol),
+ * and a rebalance that is only preparing still takes commits of the current
+ * generation: members commit what they processed before rejoining. */
+int group_commit_check(struct group *g, const char *member_id, const char *instance_id,
+                       int32_t generation_id, int64_t now, struct group_out *out)
+{
+	if (step_begin(g, now, out) != 0)
+		return KAFKA_UNKNOWN_SERVER_ERROR;
+	struct group_member *m = member_find(g, member_id);
+	int err;
+	if (g->state == GROUP_DEAD)
+		err = KAFKA_COORDINATOR_NOT_AVAILABLE;
+	else if (static_fenced(g, member_id, instance_id))
+		err = KAFKA_FENCED_INSTANCE_ID;
+	else if (generation_id < 0 && g->state == GROUP_EMPTY)
+		err = KAFKA_NONE;
+	else if (g->state == GROUP_COMPLETING_REBALANCE)
+		err = KAFKA_REBALANCE_IN_PROGRESS;
+	else if (m == NULL)
+		err = KAFKA_UNKNOWN_MEMBER_ID;
+	else if (generation_id != g->generation_id)
+		err = KAFKA_ILLEGAL_GENERATION;
+	else {
+		m->hb_deadline_ms = now + m->session_timeout_ms; /* a commit is a heartbeat */
+		err = KAFKA_NONE;
+	}
+	step_end(g, now, out);
+	return err;
+}
+
 void group_tick(struct group *g, int64_t now, struct group_out *out)
 {
 	if (step_begin(g, now, out) != 0)
@@ -1355,6 +1477,8 @@ struct group *group_new(const char *group_id, const struct group_cfg *cfg)
 	g->state = GROUP_EMPTY;
 	g->join_deadline_ms = NONE;
 	g->sync_deadline_ms = NONE;
+	g->state_since_ms = -1;  /* no clock yet: the first step stamps it */
+	g->last_now_ms = -1;
 	return g;
 }
 
@@ -1380,7 +1504,7 @@ int group_delete(struct group *g)
 		return KAFKA_GROUP_ID_NOT_FOUND;
 	if (g->state != GROUP_EMPTY)
 		return KAFKA_NON_EMPTY_GROUP;
-	g->state = GROUP_DEAD;
+	set_state(g, GROUP_DEAD, g->last_now_ms); /* no clock here: the last step's */
 	return KAFKA_NONE;
 }
 
@@ -1395,8 +1519,190 @@ void group_unload(struct group *g, struct group_out *out)
 			sync_error(out, m->sync_tag, KAFKA_NOT_COORDINATOR);
 		m->awaiting_join = m->awaiting_sync = false;
 	}
-	g->state = GROUP_DEAD;
+	set_state(g, GROUP_DEAD, g->last_now_ms); /* no clock here: the last step's */
 	g->join_deadline_ms = g->sync_deadline_ms = NONE;
+}
+
+/* ================================================================ persistence */
+
+int group_snapshot(const struct group *g, struct group_snap *out)
+{
+	memset(out, 0, sizeof *out);
+	out->protocol_type = g->protocol_type;
+	out->generation_id = g->generation_id;
+	out->state_since_ms = g->state_since_ms;
+	/* Any other state is recorded as Empty (see the design note). */
+	if (g->state != GROUP_STABLE || g->protocol_name == NULL || g->leader == NULL)
+		return 0;
+	out->members = calloc((size_t)g->nmembers, sizeof *out->members);
+	if (out->members == NULL)
+		return -1;
+	out->protocol_name = g->protocol_name;
+	out->leader = g->leader->member_id;
+	out->nmembers = g->nmembers;
+	for (int32_t i = 0; i < g->nmembers; i++) {
+		const struct group_member *m = g->members[i];
+		struct group_snap_member *sm = &out->members[i];
+		sm->member_id = m->member_id;
+		sm->group_instance_id = m->group_instance_id;
+		sm->client_id = m->client_id;
+		sm->client_host = m->client_host;
+		sm->rebalance_timeout_ms = m->rebalance_timeout_ms;
+		sm->session_timeout_ms = m->session_timeout_ms;
+		sm->subscription = (const uint8_t *)member_metadata(m, g->protocol_name, &sm->subscription_len);
+		sm->assignment = m->assignment;
+		sm->assignment_len = m->assignment_len;
+	}
+	return 0;
+}
+
+void group_snap_fini(struct group_snap *s)
+{
+	free(s->members);
+	s->members = NULL;
+	s->nmembers = 0;
+}
+
+static bool str_ok(const char *s, bool may_be_empty)
+{
+	return s != NULL && (may_be_empty || s[0] != '\0') && strlen(s) <= GROUP_MAX_STR_LEN;
+}
+
+static bool bytes_ok(const uint8_t *p, int32_t len, int32_t max)
+{
+	return len >= 0 && len <= max && (len == 0 || p != NULL);
+}
+
+/* One stored member: NULL when consistent, else what is wrong. */
+static const char *snap_member_check(const struct group_snap_member *sm)
+{
+	if (!str_ok(sm->member_id, false))
+		return "a member without an id";
+	if (sm->group_instance_id && !str_ok(sm->group_instance_id, false))
+		return "an empty or oversized group instance id";
+	if ((sm->client_id && !str_ok(sm->client_id, true)) ||
+	    (sm->client_host && !str_ok(sm->client_host, true)))
+		return "an oversized client id or host";
+	if (sm->session_timeout_ms <= 0)
+		return "a member without a session timeout";
+	if (!bytes_ok(sm->subscription, sm->subscription_len, GROUP_MAX_METADATA_BYTES) ||
+	    !bytes_ok(sm->assignment, sm->assignment_len, GROUP_MAX_ASSIGNMENT_BYTES))
+		return "a bad subscription or assignment size";
+	return NULL;
+}
+
+/* Whether s describes a group the steps could have produced: NULL when it
+ * does, else what is wrong. An Empty snap's protocol name and leader are
+ * ignored (an Empty group has neither). */
+static const char *snap_check(const struct group_snap *s)
+{
+	if (s->generation_id < 0 || s->nmembers < 0 || (s->nmembers > 0 && s->members == NULL))
+		return "a negative generation or member count";
+	if (s->nmembers == 0)
+		return s->protocol_type && !str_ok(s->protocol_type, true) ? "an oversized protocol type" : NULL;
+	if (!str_ok(s->protocol_type, false) || !str_ok(s->protocol_name, false))
+		return "members without a protocol";
+	bool leader_found = false;
+	for (int32_t i = 0; i < s->nmembers; i++) {
+		const struct group_snap_member *a = &s->members[i];
+		const char *why = snap_member_check(a);
+		if (why)
+			return why;
+		leader_found |= s->leader && strcmp(a->member_id, s->leader) == 0;
+		for (int32_t j = 0; j < i; j++) {
+			const struct group_snap_member *b = &s->members[j];
+			if (strcmp(a->member_id, b->member_id) == 0)
+				return "a duplicate member id";                 /* invariant 2's lookups */
+			if (a->group_instance_id && b->group_instance_id &&
+			    strcmp(a->group_instance_id, b->group_instance_id) == 0)
+				return "a duplicate group instance id";         /* invariant 5 */
+		}
+	}
+	return leader_found ? NULL : "a leader that is not a member"; /* invariant 2 */
+}
+
+/* A member rebuilt from its record, supporting exactly the group's
+ * protocol. NULL when out of memory. */
+static struct group_member *member_load(const struct group_snap_member *sm, const char *protocol,
+                                        int64_t now)
+{
+	struct group_member *m = calloc(1, sizeof *m);
+	if (m == NULL)
+		return NULL;
+	bool oom = false;
+	m->member_id = dup_or_null(sm->member_id, &oom);
+	m->group_instance_id = dup_or_null(sm->group_instance_id, &oom);
+	m->client_id = dup_or_null(sm->client_id ? sm->client_id : "", &oom);
+	m->client_host = dup_or_null(sm->client_host ? sm->client_host : "", &oom);
+	m->protocols = calloc(1, sizeof *m->protocols);
+	if (m->protocols == NULL) {
+		oom = true;
+	} else {
+		m->nprotocols = 1;
+		m->protocols[0].name = dup_or_null(protocol, &oom);
+		m->protocols[0].metadata = dup_bytes(sm->subscription, sm->subscription_len, &oom);
+		m->protocols[0].metadata_len = sm->subscription_len;
+	}
+	m->assignment = dup_bytes(sm->assignment, sm->assignment_len, &oom);
+	m->assignment_len = m->assignment ? sm->assignment_len : 0;
+	m->session_timeout_ms = sm->session_timeout_ms;
+	/* GroupMetadataValue v0 has no rebalance timeout: Kafka uses the session's. */
+	m->rebalance_timeout_ms = sm->rebalance_timeout_ms > 0 ? sm->rebalance_timeout_ms
+	                                                       : sm->session_timeout_ms;
+	m->hb_deadline_ms = now + m->session_timeout_ms;
+	if (oom) {
+		member_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Fills g (Empty, generation 0, fresh from group_new) from s. -1 when out
+ * of memory (g is then freed by the caller). */
+static int group_fill(struct group *g, const struct group_snap *s, int64_t now)
+{
+	bool oom = false;
+	g->generation_id = s->generation_id;
+	if (s->protocol_type && s->protocol_type[0] != '\0')
+		g->protocol_type = dup_or_null(s->protocol_type, &oom);
+	if (s->nmembers == 0)
+		return oom ? -1 : 0;
+	g->protocol_name = dup_or_null(s->protocol_name, &oom);
+	g->members = calloc((size_t)s->nmembers, sizeof *g->members);
+	if (oom || g->members == NULL)
+		return -1;
+	g->capmembers = s->nmembers;
+	for (int32_t i = 0; i < s->nmembers; i++) {
+		struct group_member *m = member_load(&s->members[i], s->protocol_name, now);
+		if (m == NULL)
+			return -1;
+		g->members[g->nmembers++] = m;
+		if (strcmp(m->member_id, s->leader) == 0)
+			g->leader = m;
+	}
+	g->state = GROUP_STABLE;
+	return 0;
+}
+
+struct group *group_load(const char *group_id, const struct group_cfg *cfg,
+                         const struct group_snap *s, int64_t now)
+{
+	const char *why = snap_check(s);
+	if (why != NULL) {
+		log_warn("group", "group %s: stored metadata refused: %s", group_id, why);
+		return NULL;
+	}
+	struct group *g = group_new(group_id, cfg);
+	if (g == NULL || group_fill(g, s, now) != 0) {
+		log_error("group", "group %s: out of memory loading its metadata", group_id);
+		group_free(g);
+		return NULL;
+	}
+	g->last_now_ms = now;
+	g->state_since_ms = s->state_since_ms >= 0 ? s->state_since_ms : now;
+	log_info("group", "group %s: loaded %s, generation %d, %d members", group_id,
+	         group_state_name(g->state), g->generation_id, g->nmembers);
+	return g;
 }
 
 /* ================================================================ accessors */
@@ -1409,6 +1715,7 @@ const char *group_protocol_name(const struct group *g) { return g->protocol_name
 const char *group_leader(const struct group *g) { return g->leader ? g->leader->member_id : NULL; }
 int32_t group_nmembers(const struct group *g) { return g->nmembers; }
 int32_t group_npending(const struct group *g) { return g->npending; }
+int64_t group_state_since(const struct group *g) { return g->state_since_ms; }
 
 const struct group_member *group_member_at(const struct group *g, int32_t i)
 {

@@ -137,6 +137,12 @@ struct group_out {
 	struct group_resp *resps;      /* owned; n used of cap */
 	size_t n, cap;
 	int64_t next_deadline_ms;      /* of the group(s) the step touched; INT64_MAX: none */
+	/* Groups whose metadata must be written to __consumer_offsets now
+	 * (Kafka's storeGroup): the leader's SyncGroup completed a generation,
+	 * a static member was replaced in Stable, or the group became Empty.
+	 * Owned copies of the group ids, each at most once per step. */
+	char **stores;
+	size_t nstores, capstores;
 };
 
 /* A member, read-only to callers (DescribeGroups, tests). */
@@ -233,6 +239,68 @@ const struct group_member *group_member_find(const struct group *g, const char *
 /* True when the group holds nothing worth keeping: Empty, generation 0, no
  * member, no pending member (gcoord drops such groups). */
 bool group_is_vacant(const struct group *g);
+
+/* ---- persistence (__consumer_offsets) and offset commits ---- */
+
+/* A group as Kafka's GroupMetadataValue records it. Strings and bytes are
+ * borrowed (from the group for group_snapshot, from the caller for
+ * group_load). */
+struct group_snap_member {
+	const char *member_id;
+	const char *group_instance_id; /* NULL: dynamic */
+	const char *client_id;
+	const char *client_host;
+	int32_t rebalance_timeout_ms;
+	int32_t session_timeout_ms;
+	const uint8_t *subscription;   /* metadata of the selected protocol */
+	int32_t subscription_len;
+	const uint8_t *assignment;     /* may be NULL when assignment_len is 0 */
+	int32_t assignment_len;
+};
+struct group_snap {
+	const char *protocol_type;     /* NULL or "": none (an Empty group) */
+	int32_t generation_id;
+	const char *protocol_name;     /* NULL: none */
+	const char *leader;            /* NULL: none */
+	int64_t state_since_ms;        /* caller's clock: when the current state began */
+	struct group_snap_member *members; /* owned by the snap (group_snapshot) */
+	int32_t nmembers;
+};
+
+/* The group as it is now, for writing: Stable groups with their members
+ * and assignments, Empty groups without members. Returns 0, or -1 when out
+ * of memory. members is malloc'd (free with group_snap_fini); the strings
+ * are borrowed from g until its next step. */
+int group_snapshot(const struct group *g, struct group_snap *out);
+void group_snap_fini(struct group_snap *s);
+/* Rebuilds a group from its last record at start-up: Stable with the
+ * members, the selected protocol (each member supports exactly that one,
+ * with its subscription) and the assignments, when there are members;
+ * Empty otherwise. Members get a fresh session deadline (now + their
+ * session timeout), so a client that kept heartbeating across the restart
+ * stays, and a dead one is expired as usual. Copies everything. NULL when
+ * out of memory or the snap is inconsistent (leader not a member, members
+ * without a protocol). */
+struct group *group_load(const char *group_id, const struct group_cfg *cfg,
+                         const struct group_snap *s, int64_t now_ms);
+/* When the group entered its current state (caller's clock). */
+int64_t group_state_since(const struct group *g);
+
+/* OffsetCommit's member check, in the order of Kafka's classic
+ * coordinator (handleCommitOffsets):
+ *  1. Dead: COORDINATOR_NOT_AVAILABLE;
+ *  2. a fenced static instance: FENCED_INSTANCE_ID;
+ *  3. generation_id < 0 and the group Empty: NONE (a commit from outside
+ *     the group protocol: assign(), admin tools);
+ *  4. CompletingRebalance: REBALANCE_IN_PROGRESS;
+ *  5. member_id not a member: UNKNOWN_MEMBER_ID;
+ *  6. generation_id != the group's: ILLEGAL_GENERATION;
+ *  7. NONE (Stable, or PreparingRebalance for the current generation), and
+ *     the member's session restarts (a commit counts as a heartbeat).
+ * Runs due timers first like every step. A group unknown to the caller is
+ * the caller's business (gcoord_commit_check). */
+int group_commit_check(struct group *g, const char *member_id, const char *group_instance_id,
+                       int32_t generation_id, int64_t now_ms, struct group_out *out);
 
 /* Append a bare error response (no group needed: bad group id, unknown
  * group). JoinGroup echoes member_id ("" when NULL). */

@@ -252,38 +252,45 @@ void batch_set_log_append_time(uint8_t *p, size_t n, int64_t ts_ms)
 
 /* ================================================================= build */
 
-static void build_nullable(struct wbuf *w, const char *s)
+/* Appends a record field of len bytes, or a null one (-1) when p is NULL. */
+static void build_nullable(struct wbuf *w, const uint8_t *p, size_t len)
 {
-	if (s == NULL) {
+	if (p == NULL) {
 		wbuf_varint(w, -1);
 		return;
 	}
-	size_t len = strlen(s);
 	wbuf_varint(w, (int32_t)len);
-	wbuf_bytes(w, s, len);
+	wbuf_bytes(w, p, len);
 }
 
-/* Appends record i: timestamp delta 0, offset delta i, no headers. */
-static void build_record(struct wbuf *w, int i, const char *key, const char *value)
+/* Appends record i: timestamp delta 0, offset delta i, no headers. Marks w
+ * out of memory when a field or the record is too long for its varint. */
+static void build_record(struct wbuf *w, int i, const struct batch_kv *kv)
 {
+	if ((kv->key != NULL && kv->key_len > INT32_MAX) ||
+	    (kv->value != NULL && kv->value_len > INT32_MAX)) {
+		w->oom = true;
+		return;
+	}
 	struct wbuf body;
 	wbuf_init(&body);
 	wbuf_i8(&body, 0);
 	wbuf_varlong(&body, 0);
 	wbuf_varint(&body, i);
-	build_nullable(&body, key);
-	build_nullable(&body, value);
+	build_nullable(&body, kv->key, kv->key_len);
+	build_nullable(&body, kv->value, kv->value_len);
 	wbuf_varint(&body, 0);
+	if (body.oom || body.mem_len > INT32_MAX)
+		w->oom = true;
 	wbuf_varint(w, (int32_t)body.mem_len);
 	wbuf_bytes(w, body.mem, body.mem_len);
-	if (body.oom)
-		w->oom = true;
 	wbuf_fini(&body);
 }
 
-uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
-		     const char *const *keys, const char *const *values, size_t *len)
+uint8_t *batch_build_kv(int64_t base_offset, int64_t base_ts, int n,
+			const struct batch_kv *recs, size_t *len)
 {
+	static const struct batch_kv null_kv = { NULL, 0, NULL, 0 };
 	uint8_t *out = NULL;
 	struct wbuf w;
 	wbuf_init(&w);
@@ -303,8 +310,8 @@ uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
 	wbuf_i16(&w, -1);          /* ProducerEpoch */
 	wbuf_i32(&w, -1);          /* BaseSequence */
 	wbuf_i32(&w, n);           /* RecordsCount */
-	for (int i = 0; i < n; i++)
-		build_record(&w, i, keys ? keys[i] : NULL, values ? values[i] : NULL);
+	for (int i = 0; i < n && !w.oom; i++)
+		build_record(&w, i, recs != NULL ? &recs[i] : &null_kv);
 	if (w.oom || w.mem_len > INT32_MAX)
 		goto done;
 	wbuf_patch_i32(&w, len_mark, (int32_t)(w.mem_len - BATCH_LOG_OVERHEAD));
@@ -316,5 +323,26 @@ uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
 	*len = w.mem_len;
 done:
 	wbuf_fini(&w);
+	return out;
+}
+
+/* Text keys and values: the same records with strlen lengths. */
+uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
+		     const char *const *keys, const char *const *values, size_t *len)
+{
+	if (n < 0)
+		return NULL;
+	struct batch_kv *recs = calloc(n > 0 ? (size_t)n : 1, sizeof *recs);
+	if (recs == NULL)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		const char *k = keys ? keys[i] : NULL, *v = values ? values[i] : NULL;
+		recs[i].key = (const uint8_t *)k;
+		recs[i].key_len = k ? strlen(k) : 0;
+		recs[i].value = (const uint8_t *)v;
+		recs[i].value_len = v ? strlen(v) : 0;
+	}
+	uint8_t *out = batch_build_kv(base_offset, base_ts, n, recs, len);
+	free(recs);
 	return out;
 }

@@ -112,8 +112,17 @@ int batch_next_record(const uint8_t *payload, size_t len, size_t *pos, struct re
  * writers. Every record has timestamp delta 0 and offset delta i, no
  * headers; BaseTimestamp == MaxTimestamp == base_ts; PartitionLeaderEpoch,
  * ProducerId, ProducerEpoch and BaseSequence are -1; CreateTime. n == 0
- * gives an empty batch (LastOffsetDelta -1). Returns malloc'd bytes (caller
- * frees) with *len set, or NULL for n < 0 or out of memory. Any thread. */
+ * gives an empty batch (LastOffsetDelta 0: it still covers its base
+ * offset). Returns malloc'd bytes (caller frees) with *len set, or NULL for n < 0 or out of memory. Any thread. */
 uint8_t *batch_build(int64_t base_offset, int64_t base_ts, int n,
 		     const char *const *keys, const char *const *values, size_t *len);
+/* The same with binary keys and values (internal writers such as the group
+ * coordinator's __consumer_offsets records). A NULL key or value is a null
+ * one (a NULL value is a tombstone). batch_build is a wrapper of this. */
+struct batch_kv {
+	const uint8_t *key; size_t key_len;
+	const uint8_t *value; size_t value_len;
+};
+uint8_t *batch_build_kv(int64_t base_offset, int64_t base_ts, int n,
+			const struct batch_kv *recs, size_t *len);
 #endif

@@ -60,6 +60,11 @@ struct config {
 	int32_t group_initial_rebalance_delay_ms; /* 3000 */
 	int32_t group_min_session_timeout_ms;     /* 6000 */
 	int32_t group_max_session_timeout_ms;     /* 1800000 */
+	int32_t group_max_size;                   /* INT32_MAX */
+	int32_t offsets_retention_minutes;        /* 10080 (7 days) */
+	int64_t offsets_retention_check_interval_ms; /* 600000 */
+	int32_t offsets_topic_segment_bytes;      /* 104857600 */
+	int32_t offset_metadata_max_bytes;        /* 4096 */
 	/* logging */
 	char *log_level;                  /* runnel's own: "info" */
 	/* bookkeeping: explicitly_set[i] != 0 when config_keys[i] came from a file or override */

@@ -570,3 +570,231 @@ class Conn:
             if not chunk:
                 return True, bytes(got)
             got += chunk
+
+
+# ---------------------------------------------------------------- classic group APIs
+# (FindCoordinator 10, JoinGroup 11, Heartbeat 12, LeaveGroup 13, SyncGroup 14;
+# used by test_group_wire.py). Field layouts per version from Kafka's message
+# schemas; flexible versions: FindCoordinator v3+, JoinGroup v6+, the others v4+.
+
+API_FIND_COORDINATOR, API_JOIN_GROUP, API_HEARTBEAT, API_LEAVE_GROUP, API_SYNC_GROUP = 10, 11, 12, 13, 14
+
+GROUP_FLEX_MIN = {API_FIND_COORDINATOR: 3, API_JOIN_GROUP: 6, API_HEARTBEAT: 4,
+                  API_LEAVE_GROUP: 4, API_SYNC_GROUP: 4}
+
+
+def group_api_flexible(api_key, version):
+    return version >= GROUP_FLEX_MIN[api_key]
+
+
+class GroupWireWriter(Writer):
+    """Writer that picks classic or compact encodings by `flexible`."""
+
+    def __init__(self, flexible):
+        super().__init__()
+        self.flex = flexible
+
+    def s(self, v):
+        return self.compact_string(v) if self.flex else self.string(v)
+
+    def by(self, data):
+        if not self.flex:
+            return self.bytes32(data)
+        if data is None:
+            return self.raw(uvarint(0))
+        return self.raw(uvarint(len(data) + 1)).raw(data)
+
+    def arr(self, items, fn):
+        return self.compact_array(items, fn) if self.flex else self.array(items, fn)
+
+    def end(self):
+        """End of a struct: its (empty) tagged-field section when flexible."""
+        return self.tags() if self.flex else self
+
+
+class GroupWireReader(Reader):
+    """Reader that picks classic or compact encodings by `flexible`."""
+
+    def __init__(self, data, flexible):
+        super().__init__(data)
+        self.flex = flexible
+
+    def s(self):
+        return self.compact_string() if self.flex else self.string()
+
+    def by(self):
+        return self.compact_bytes() if self.flex else self.bytes32()
+
+    def arr(self, fn):
+        return self.compact_array(fn) if self.flex else self.array(fn)
+
+    def end(self):
+        if self.flex:
+            self.skip_tags()
+
+
+def find_coordinator_body(version, key, key_type=0, keys=None):
+    """v0: key only; v1-3: key + key_type; v4+: key_type + keys (default [key])."""
+    w = GroupWireWriter(group_api_flexible(API_FIND_COORDINATOR, version))
+    if version <= 3:
+        w.s(key)
+    if version >= 1:
+        w.i8(key_type)
+    if version >= 4:
+        w.arr([key] if keys is None else keys, lambda w, k: w.s(k))
+    return w.end().bytes()
+
+
+def parse_find_coordinator(body, version):
+    """-> list of dicts (key, error_code, error_message, node_id, host, port);
+    v0-3 give one entry with key None."""
+    r = GroupWireReader(body, group_api_flexible(API_FIND_COORDINATOR, version))
+    if version >= 1:
+        r.i32()  # throttle
+    if version <= 3:
+        d = dict(key=None, error_code=r.i16())
+        d["error_message"] = r.s() if version >= 1 else None
+        d.update(node_id=r.i32(), host=r.s(), port=r.i32())
+        out = [d]
+    else:
+        def coord(r):
+            d = dict(key=r.s(), node_id=r.i32(), host=r.s(), port=r.i32(), error_code=r.i16(),
+                     error_message=r.s())
+            r.end()
+            return d
+        out = r.arr(coord)
+    r.end()
+    r.done()
+    return out
+
+
+def join_group_body(version, group_id, member_id="", protocols=(("range", b"meta"),),
+                    session_timeout_ms=10000, rebalance_timeout_ms=10000, protocol_type="consumer",
+                    group_instance_id=None, reason=None):
+    w = GroupWireWriter(group_api_flexible(API_JOIN_GROUP, version))
+    w.s(group_id).i32(session_timeout_ms)
+    if version >= 1:
+        w.i32(rebalance_timeout_ms)
+    w.s(member_id)
+    if version >= 5:
+        w.s(group_instance_id)
+    w.s(protocol_type)
+    w.arr(list(protocols), lambda w, p: w.s(p[0]).by(p[1]).end())
+    if version >= 8:
+        w.s(reason)
+    return w.end().bytes()
+
+
+def parse_join_group(body, version):
+    """-> dict (error_code, generation_id, protocol_type [v7+, else absent],
+    protocol_name, leader, skip_assignment [v9+], member_id, members: list of
+    (member_id, group_instance_id [None before v5], metadata))."""
+    r = GroupWireReader(body, group_api_flexible(API_JOIN_GROUP, version))
+    d = {}
+    if version >= 2:
+        d["throttle_time_ms"] = r.i32()
+    d["error_code"] = r.i16()
+    d["generation_id"] = r.i32()
+    if version >= 7:
+        d["protocol_type"] = r.s()
+    d["protocol_name"] = r.s()
+    d["leader"] = r.s()
+    if version >= 9:
+        d["skip_assignment"] = r.i8() != 0
+    d["member_id"] = r.s()
+
+    def member(r):
+        mid = r.s()
+        inst = r.s() if version >= 5 else None
+        md = r.by()
+        r.end()
+        return (mid, inst, md)
+
+    d["members"] = r.arr(member)
+    r.end()
+    r.done()
+    return d
+
+
+def sync_group_body(version, group_id, generation_id, member_id, assignments=(),
+                    group_instance_id=None, protocol_type="consumer", protocol_name="range"):
+    """assignments: [(member_id, bytes)]."""
+    w = GroupWireWriter(group_api_flexible(API_SYNC_GROUP, version))
+    w.s(group_id).i32(generation_id).s(member_id)
+    if version >= 3:
+        w.s(group_instance_id)
+    if version >= 5:
+        w.s(protocol_type).s(protocol_name)
+    w.arr(list(assignments), lambda w, a: w.s(a[0]).by(a[1]).end())
+    return w.end().bytes()
+
+
+def parse_sync_group(body, version):
+    """-> dict (error_code, protocol_type/protocol_name [v5+], assignment)."""
+    r = GroupWireReader(body, group_api_flexible(API_SYNC_GROUP, version))
+    d = {}
+    if version >= 1:
+        d["throttle_time_ms"] = r.i32()
+    d["error_code"] = r.i16()
+    if version >= 5:
+        d["protocol_type"] = r.s()
+        d["protocol_name"] = r.s()
+    d["assignment"] = r.by()
+    r.end()
+    r.done()
+    return d
+
+
+def heartbeat_body(version, group_id, generation_id, member_id, group_instance_id=None):
+    w = GroupWireWriter(group_api_flexible(API_HEARTBEAT, version))
+    w.s(group_id).i32(generation_id).s(member_id)
+    if version >= 3:
+        w.s(group_instance_id)
+    return w.end().bytes()
+
+
+def parse_heartbeat(body, version):
+    """-> error code."""
+    r = GroupWireReader(body, group_api_flexible(API_HEARTBEAT, version))
+    if version >= 1:
+        r.i32()  # throttle
+    err = r.i16()
+    r.end()
+    r.done()
+    return err
+
+
+def leave_group_body(version, group_id, members):
+    """members: [(member_id, group_instance_id)] (v3+; a reason is sent from
+    v5); v0-2 send members[0]'s id only."""
+    w = GroupWireWriter(group_api_flexible(API_LEAVE_GROUP, version))
+    w.s(group_id)
+    if version <= 2:
+        w.s(members[0][0])
+    else:
+        def member(w, m):
+            w.s(m[0]).s(m[1])
+            if version >= 5:
+                w.s("leaving (test)")
+            w.end()
+        w.arr(list(members), member)
+    return w.end().bytes()
+
+
+def parse_leave_group(body, version):
+    """-> (top-level error code, [(member_id, group_instance_id, error_code)]
+    or None before v3)."""
+    r = GroupWireReader(body, group_api_flexible(API_LEAVE_GROUP, version))
+    if version >= 1:
+        r.i32()  # throttle
+    err = r.i16()
+    members = None
+    if version >= 3:
+        def member(r):
+            m = (r.s(), r.s(), r.i16())
+            r.end()
+            return m
+        members = r.arr(member)
+    r.end()
+    r.done()
+    return err, members

@@ -4,7 +4,9 @@
  * driven through gcoord with a fake clock: joins of 1..4 members, rebalances
  * on join, leave and session expiry, MEMBER_ID_REQUIRED, the initial
  * rebalance delay, generation fencing, static membership, protocol
- * selection, group size limit, sync expiry, bad input, Dead groups, and a
+ * selection, group size limit, sync expiry, bad input, Dead groups, the
+ * metadata stores a step asks for, snapshot and load (a restart), the
+ * OffsetCommit member check, adopting and unloading groups, and a
  * randomised run that checks every parked request is answered exactly once.
  */
 #include <stdint.h>
@@ -159,6 +161,45 @@ static void advance(struct fx *f, int64_t ms)
 {
 	f->now += ms;
 	gcoord_tick(f->gc, f->now, &f->out);
+}
+
+static int commit(struct fx *f, const char *member_id, const char *instance, int32_t gen)
+{
+	return gcoord_commit_check(f->gc, GID, member_id, instance, gen, f->now, &f->out);
+}
+
+/* How many stores of GID the steps since the last call asked for (every
+ * store must be GID's); forgets them. */
+static int take_stores(struct fx *f)
+{
+	int n = 0;
+	for (size_t i = 0; i < f->out.nstores; i++) {
+		CHECK_STR(f->out.stores[i], GID);
+		free(f->out.stores[i]);
+		n++;
+	}
+	f->out.nstores = 0;
+	return n;
+}
+
+/* A broker restart `later` ms on: GID is rebuilt from its snapshot, the old
+ * coordinator unloads everything (parked requests answered NOT_COORDINATOR
+ * into f->out), and a new one adopts the rebuilt group. Returns it, or NULL
+ * when it was vacant (adopt drops it). */
+static struct group *restart(struct fx *f, int64_t later)
+{
+	struct group_snap snap;
+	CHECK_EQ(group_snapshot(fx_group(f), &snap), 0);
+	struct group *h = group_load(GID, &f->cfg, &snap, f->now + later);
+	group_snap_fini(&snap);
+	CHECK(h != NULL);
+	gcoord_unload_all(f->gc, &f->out);
+	CHECK_EQ(gcoord_count(f->gc), 0);
+	gcoord_free(f->gc);
+	f->now += later;
+	fx_start(f);
+	CHECK_EQ(gcoord_adopt(f->gc, h), 0);
+	return gcoord_find(f->gc, GID);
 }
 
 /* Member ids of n members that became a Stable group of generation gen with
@@ -820,6 +861,7 @@ TEST(static_member_replaced_while_waiting_is_fenced)
 	/* CompletingRebalance: the leader may be assigning to the old id. */
 	CHECK(resp(&f, t) == NULL);
 	CHECK_EQ(group_state(fx_group(&f)), GROUP_PREPARING_REBALANCE);
+	CHECK_EQ(take_stores(&f), 0); /* no generation was ever Stable */
 	fx_fini(&f);
 }
 
@@ -1083,6 +1125,570 @@ TEST(dead_group_answers_coordinator_not_available)
 	group_free(g);
 }
 
+/* ================================================================ stores */
+
+TEST(store_when_the_leader_sync_completes_a_generation)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	uint64_t a = join_new(&f, "a"), b = join_new(&f, "b");
+	advance(&f, 20000);
+	CHECK_EQ(take_stores(&f), 0); /* joins and the end of the join phase */
+	char ida[128], idb[128];
+	snprintf(ida, sizeof ida, "%s", resp_ok(&f, a)->member_id);
+	snprintf(idb, sizeof idb, "%s", resp_ok(&f, b)->member_id);
+	sync_req(&f, idb, NULL, 1, NULL, 0);
+	CHECK_EQ(take_stores(&f), 0); /* a follower waits */
+	struct group_assignment as[] = { { ida, (const uint8_t *)"A", 1 }, { idb, (const uint8_t *)"B", 1 } };
+	sync_req(&f, ida, NULL, 1, as, 2);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_STABLE);
+	CHECK_EQ(take_stores(&f), 1);
+	/* Nothing a Stable group does stores: heartbeats, commits, a repeated
+	 * sync, a follower's rejoin, ticks. */
+	for (int i = 0; i < 3; i++) {
+		advance(&f, 3000);
+		CHECK_EQ(hb(&f, ida, NULL, 1), KAFKA_NONE);
+		CHECK_EQ(commit(&f, idb, NULL, 1), KAFKA_NONE);
+	}
+	CHECK_EQ(resp_ok(&f, sync_req(&f, idb, NULL, 1, NULL, 0))->error_code, KAFKA_NONE);
+	CHECK_EQ(resp_ok(&f, rejoin(&f, idb))->generation_id, 1);
+	CHECK_EQ(take_stores(&f), 0);
+	/* The next generation stores once, at the leader's sync again. */
+	rejoin(&f, ida);
+	rejoin(&f, idb);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_COMPLETING_REBALANCE);
+	sync_req(&f, idb, NULL, 2, NULL, 0);
+	CHECK_EQ(take_stores(&f), 0);
+	sync_req(&f, ida, NULL, 2, as, 2);
+	CHECK_EQ(take_stores(&f), 1);
+	fx_fini(&f);
+}
+
+TEST(store_when_a_static_member_is_replaced_in_stable)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	char ida[128], idb[128];
+	make_static_pair(&f, ida, idb);
+	CHECK_EQ(take_stores(&f), 1); /* the leader's sync */
+	/* b restarts preferring roundrobin; a knows only range: the selection
+	 * stays range. */
+	const struct group_resp *r = resp_ok(&f, join_static(&f, "", "inst-b", 5, "roundrobin", "range"));
+	CHECK_EQ(r->error_code, KAFKA_NONE);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_STABLE);
+	CHECK_EQ(take_stores(&f), 1); /* the new member id, no rebalance */
+	char idb2[128];
+	snprintf(idb2, sizeof idb2, "%s", r->member_id);
+	CHECK_EQ(hb(&f, idb2, "inst-b", 1), KAFKA_NONE);
+	CHECK_EQ(hb(&f, idb, "inst-b", 1), KAFKA_FENCED_INSTANCE_ID);
+	CHECK_EQ(take_stores(&f), 0);
+	/* A replacement that changes the selection (both now prefer
+	 * roundrobin) rebalances instead. */
+	uint64_t t = join_static(&f, "", "inst-a", 5, "roundrobin", "range");
+	CHECK(resp(&f, t) == NULL);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_PREPARING_REBALANCE);
+	CHECK_EQ(take_stores(&f), 0);
+	fx_fini(&f);
+}
+
+TEST(store_when_the_group_becomes_empty)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	/* A MEMBER_ID_REQUIRED id that never comes back: nothing to store. */
+	struct jp p = { .version = 4, .session_ms = 8000, .protos = { "range" } };
+	join_req(&f, GID, &p);
+	advance(&f, 8000);
+	CHECK(gcoord_find(f.gc, GID) == NULL);
+	CHECK_EQ(take_stores(&f), 0);
+	/* The last member leaves. */
+	struct stable s;
+	make_stable(&f, 1, &s);
+	CHECK_EQ(take_stores(&f), 1);
+	struct group_leave_member lm[] = { { s.ids[0], NULL, -1 } };
+	gcoord_leave(f.gc, GID, lm, 1, f.now, &f.out);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_EMPTY);
+	CHECK_EQ(group_generation(fx_group(&f)), 2);
+	CHECK_EQ(take_stores(&f), 1);
+	/* A join, its initial delay and the join phase do not store... */
+	uint64_t t = join_new(&f, "again");
+	advance(&f, 3000);
+	CHECK_EQ(resp_ok(&f, t)->generation_id, 3);
+	CHECK_EQ(take_stores(&f), 0);
+	/* ... but a member that never syncs and whose session ends leaves an
+	 * Empty group behind, which is stored. */
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_COMPLETING_REBALANCE);
+	advance(&f, 9999);
+	CHECK_EQ(take_stores(&f), 0);
+	advance(&f, 1);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_EMPTY);
+	CHECK_EQ(group_generation(fx_group(&f)), 4);
+	CHECK_EQ(take_stores(&f), 1);
+	fx_fini(&f);
+}
+
+/* ================================================================ snapshot, load */
+
+TEST(state_since_follows_transitions)
+{
+	struct group_cfg cfg;
+	group_cfg_defaults(&cfg);
+	log_set_level(LOGL_ERROR);
+	struct group *g = group_new("x", &cfg);
+	CHECK(g != NULL);
+	CHECK_EQ(group_state_since(g), -1); /* no clock yet */
+	struct group_out out;
+	group_out_init(&out);
+	group_tick(g, 500, &out);           /* the first step: created "now" */
+	CHECK_EQ(group_state_since(g), 500);
+	group_tick(g, 900, &out);
+	CHECK_EQ(group_state_since(g), 500);
+	CHECK_EQ(group_delete(g), KAFKA_NONE);
+	CHECK_EQ(group_state_since(g), 900); /* Dead at the last step's clock */
+	group_out_fini(&out);
+	group_free(g);
+
+	struct fx f;
+	fx_init(&f, 3000);
+	int64_t t0 = f.now;
+	uint64_t a = join_new(&f, "a");
+	CHECK_EQ(group_state_since(fx_group(&f)), t0);       /* PreparingRebalance */
+	advance(&f, 3000);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_COMPLETING_REBALANCE);
+	CHECK_EQ(group_state_since(fx_group(&f)), t0 + 3000);
+	char id[128];
+	snprintf(id, sizeof id, "%s", resp_ok(&f, a)->member_id);
+	f.now += 500;
+	sync_req(&f, id, NULL, 1, NULL, 0);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_STABLE);
+	CHECK_EQ(group_state_since(fx_group(&f)), t0 + 3500);
+	advance(&f, 2000);
+	CHECK_EQ(hb(&f, id, NULL, 1), KAFKA_NONE);
+	CHECK_EQ(group_state_since(fx_group(&f)), t0 + 3500); /* no transition */
+	struct group_leave_member lm[] = { { id, NULL, -1 } };
+	gcoord_leave(f.gc, GID, lm, 1, f.now, &f.out);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_EMPTY);
+	CHECK_EQ(group_state_since(fx_group(&f)), t0 + 5500);
+	struct group_snap snap;
+	CHECK_EQ(group_snapshot(fx_group(&f), &snap), 0);
+	CHECK_EQ(snap.state_since_ms, t0 + 5500);
+	group_snap_fini(&snap);
+	fx_fini(&f);
+}
+
+TEST(snapshot_and_load_keep_a_stable_generation)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	struct stable s;
+	make_stable(&f, 3, &s);
+	struct group *g = fx_group(&f);
+	int64_t since = group_state_since(g);
+	struct group_snap snap;
+	CHECK_EQ(group_snapshot(g, &snap), 0);
+	CHECK_STR(snap.protocol_type, "consumer");
+	CHECK_EQ(snap.generation_id, 1);
+	CHECK_STR(snap.protocol_name, "range");
+	CHECK_STR(snap.leader, s.ids[0]);
+	CHECK_EQ(snap.state_since_ms, since);
+	CHECK_EQ(snap.nmembers, 3);
+	for (int i = 0; i < 3; i++) {
+		const struct group_snap_member *sm = &snap.members[i];
+		char want[16];
+		CHECK_STR(sm->member_id, s.ids[i]);
+		CHECK(sm->group_instance_id == NULL);
+		snprintf(want, sizeof want, "c%d", i);
+		CHECK_STR(sm->client_id, want);
+		CHECK_STR(sm->client_host, "/127.0.0.1");
+		CHECK_EQ(sm->session_timeout_ms, 10000);
+		CHECK_EQ(sm->rebalance_timeout_ms, 20000);
+		CHECK(sm->subscription_len == 8 && memcmp(sm->subscription, "md:range", 8) == 0);
+		snprintf(want, sizeof want, "a:%d", i);
+		CHECK(sm->assignment_len == 3 && memcmp(sm->assignment, want, 3) == 0);
+	}
+	group_snap_fini(&snap);
+	CHECK(snap.members == NULL && snap.nmembers == 0);
+	take_stores(&f);
+
+	struct group *h = restart(&f, 60000);
+	CHECK(h != NULL);
+	CHECK_EQ(group_state(h), GROUP_STABLE);
+	CHECK_EQ(group_generation(h), 1);
+	CHECK_STR(group_protocol_type(h), "consumer");
+	CHECK_STR(group_protocol_name(h), "range");
+	CHECK_STR(group_leader(h), s.ids[0]);
+	CHECK_EQ(group_state_since(h), since);
+	CHECK_EQ(group_nmembers(h), 3);
+	for (int i = 0; i < 3; i++) {
+		const struct group_member *m = group_member_at(h, i);
+		CHECK_STR(m->member_id, s.ids[i]);
+		CHECK_EQ(m->nprotocols, 1);
+		CHECK_STR(m->protocols[0].name, "range");
+		CHECK(m->protocols[0].metadata_len == 8 && memcmp(m->protocols[0].metadata, "md:range", 8) == 0);
+		CHECK_EQ(m->hb_deadline_ms, f.now + 10000);
+		CHECK(!m->is_new && !m->pending_sync && !m->awaiting_join && !m->awaiting_sync);
+	}
+	CHECK_EQ(group_next_deadline(h), f.now + 10000);
+	CHECK_EQ(take_stores(&f), 0); /* loading stores nothing */
+	/* Clients that kept heartbeating across the restart carry on. */
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(hb(&f, s.ids[i], NULL, 1), KAFKA_NONE);
+	const struct group_resp *r = resp_ok(&f, sync_req(&f, s.ids[2], NULL, 1, NULL, 0));
+	CHECK_EQ(r->error_code, KAFKA_NONE);
+	CHECK(r->assignment_len == 3 && memcmp(r->assignment, "a:2", 3) == 0);
+	CHECK_EQ(commit(&f, s.ids[1], NULL, 1), KAFKA_NONE);
+	CHECK_EQ(resp_ok(&f, rejoin(&f, s.ids[1]))->generation_id, 1); /* a follower, same metadata */
+	CHECK_EQ(group_state(h), GROUP_STABLE);
+	/* A new member's join rebalances; everyone rejoins into generation 2. */
+	uint64_t t3 = join_new(&f, "c3");
+	CHECK_EQ(group_state(h), GROUP_PREPARING_REBALANCE);
+	uint64_t tr[3];
+	for (int i = 0; i < 3; i++)
+		tr[i] = rejoin(&f, s.ids[i]);
+	CHECK_EQ(resp_ok(&f, t3)->generation_id, 2);
+	CHECK_EQ(resp_ok(&f, tr[0])->nmembers, 4);
+	CHECK_STR(resp_ok(&f, tr[0])->leader, s.ids[0]);
+	CHECK_EQ(take_stores(&f), 0);
+	fx_fini(&f);
+}
+
+TEST(loaded_member_that_never_heartbeats_is_expired)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	struct stable s;
+	make_stable(&f, 2, &s);
+	CHECK(restart(&f, 60000) != NULL);
+	take_stores(&f);
+	int64_t t0 = f.now;
+	for (int i = 0; i < 3; i++) { /* member 0 heartbeats; member 1 died with the broker */
+		advance(&f, 3000);
+		CHECK_EQ(hb(&f, s.ids[0], NULL, 1), KAFKA_NONE);
+	}
+	advance(&f, t0 + 10000 - 1 - f.now);
+	CHECK_EQ(group_nmembers(fx_group(&f)), 2);
+	advance(&f, 1);
+	CHECK_EQ(group_nmembers(fx_group(&f)), 1);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_PREPARING_REBALANCE);
+	CHECK_EQ(hb(&f, s.ids[0], NULL, 1), KAFKA_REBALANCE_IN_PROGRESS);
+	const struct group_resp *r = resp_ok(&f, rejoin(&f, s.ids[0]));
+	CHECK_EQ(r->generation_id, 2);
+	CHECK_EQ(r->nmembers, 1);
+	CHECK_EQ(take_stores(&f), 0);
+	fx_fini(&f);
+}
+
+TEST(loaded_group_whose_members_are_all_gone_empties)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	struct stable s;
+	make_stable(&f, 2, &s);
+	CHECK(restart(&f, 60000) != NULL);
+	take_stores(&f);
+	advance(&f, 9999);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_STABLE);
+	advance(&f, 1);
+	struct group *g = fx_group(&f);
+	CHECK_EQ(group_state(g), GROUP_EMPTY);
+	CHECK_EQ(group_generation(g), 2);
+	CHECK_EQ(take_stores(&f), 1);
+	CHECK_EQ(hb(&f, s.ids[0], NULL, 1), KAFKA_UNKNOWN_MEMBER_ID);
+	fx_fini(&f);
+}
+
+TEST(load_of_an_empty_snapshot)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	struct stable s;
+	make_stable(&f, 1, &s);
+	struct group_leave_member lm[] = { { s.ids[0], NULL, -1 } };
+	gcoord_leave(f.gc, GID, lm, 1, f.now, &f.out);
+	int64_t left = f.now;
+	struct group_snap snap;
+	CHECK_EQ(group_snapshot(fx_group(&f), &snap), 0);
+	CHECK_STR(snap.protocol_type, "consumer");
+	CHECK_EQ(snap.generation_id, 2);
+	CHECK(snap.protocol_name == NULL && snap.leader == NULL);
+	CHECK(snap.members == NULL && snap.nmembers == 0);
+	CHECK_EQ(snap.state_since_ms, left);
+	group_snap_fini(&snap);
+	struct group *h = restart(&f, 5000);
+	CHECK(h != NULL);
+	CHECK_EQ(group_state(h), GROUP_EMPTY);
+	CHECK_EQ(group_generation(h), 2);
+	CHECK_STR(group_protocol_type(h), "consumer");
+	CHECK(group_protocol_name(h) == NULL && group_leader(h) == NULL);
+	CHECK_EQ(group_nmembers(h), 0);
+	CHECK_EQ(group_state_since(h), left);
+	CHECK_EQ(group_next_deadline(h), INT64_MAX);
+	CHECK(!group_is_vacant(h));
+	CHECK_EQ(hb(&f, s.ids[0], NULL, 2), KAFKA_UNKNOWN_MEMBER_ID);
+	CHECK_EQ(commit(&f, "", NULL, -1), KAFKA_NONE);
+	/* From Empty a join waits the initial delay, then generation 3. */
+	uint64_t t = join_new(&f, "back");
+	CHECK(resp(&f, t) == NULL);
+	advance(&f, 3000);
+	CHECK_EQ(resp_ok(&f, t)->generation_id, 3);
+	/* A record without protocol type or time. */
+	struct group_snap e = { .protocol_type = "", .generation_id = 7, .state_since_ms = -1 };
+	h = group_load("g2", &f.cfg, &e, 123);
+	CHECK(h != NULL);
+	CHECK_EQ(group_state(h), GROUP_EMPTY);
+	CHECK_EQ(group_generation(h), 7);
+	CHECK(group_protocol_type(h) == NULL);
+	CHECK_EQ(group_state_since(h), 123);
+	group_free(h);
+	/* Generation 0 and Empty is vacant: adopting it drops it, and as the
+	 * latest record it replaces the group of its id. */
+	e.generation_id = 0;
+	h = group_load(GID, &f.cfg, &e, f.now);
+	CHECK(h != NULL && group_is_vacant(h));
+	CHECK_EQ(gcoord_adopt(f.gc, h), 0);
+	CHECK(gcoord_find(f.gc, GID) == NULL);
+	CHECK_EQ(gcoord_count(f.gc), 0);
+	fx_fini(&f);
+}
+
+/* Loads of snaps that no step could have produced. */
+TEST(inconsistent_snapshots_are_refused)
+{
+	struct group_cfg cfg;
+	group_cfg_defaults(&cfg);
+	log_set_level(LOGL_ERROR);
+	const uint8_t *sub = (const uint8_t *)"s", *asg = (const uint8_t *)"a";
+	const struct group_snap_member mm[2] = {
+		{ "m1", NULL, "c", "h", 20000, 10000, sub, 1, asg, 1 },
+		{ "m2", "i2", "c", "h", 0, 10000, sub, 1, NULL, 0 }, /* v0: no rebalance timeout */
+	};
+	struct group_snap_member bm[2];
+	memcpy(bm, mm, sizeof bm);
+	const struct group_snap base = { "consumer", 3, "range", "m2", 5, bm, 2 };
+	struct group *h = group_load(GID, &cfg, &base, 100);
+	CHECK(h != NULL);
+	CHECK_EQ(group_state(h), GROUP_STABLE);
+	CHECK_STR(group_leader(h), "m2");
+	CHECK_EQ(group_member_at(h, 1)->rebalance_timeout_ms, 10000);
+	CHECK(group_member_at(h, 1)->assignment == NULL);
+	group_free(h);
+	for (int c = 0; c < 15; c++) {
+		struct group_snap b = base;
+		memcpy(bm, mm, sizeof bm);
+		switch (c) {
+		case 0: b.leader = "m9"; break;                       /* leader not a member */
+		case 1: b.leader = NULL; break;
+		case 2: b.protocol_name = NULL; break;                /* members, no protocol */
+		case 3: b.protocol_name = ""; break;
+		case 4: b.protocol_type = NULL; break;
+		case 5: bm[1].member_id = "m1"; b.leader = "m1"; break; /* duplicate member id */
+		case 6: bm[0].group_instance_id = "i2"; break;        /* duplicate instance id */
+		case 7: b.generation_id = -1; break;
+		case 8: b.members = NULL; break;
+		case 9: bm[0].member_id = ""; break;
+		case 10: bm[0].session_timeout_ms = 0; break;
+		case 11: bm[0].subscription_len = -1; break;
+		case 12: bm[1].assignment_len = 4; break;             /* bytes missing */
+		case 13: bm[1].group_instance_id = ""; break;
+		default: b.nmembers = -1; break;
+		}
+		if (group_load(GID, &cfg, &b, 100) != NULL)
+			fprintf(stderr, "case %d was loaded\n", c);
+		CHECK(group_load(GID, &cfg, &b, 100) == NULL);
+	}
+}
+
+/* ================================================================ OffsetCommit */
+
+/* Kafka's order: Dead, fenced instance, generation -1 on Empty,
+ * CompletingRebalance, unknown member, generation. Each case is set up so
+ * that a later check would answer differently. */
+TEST(commit_check_follows_kafkas_order)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	char ida[128], idb[128], idb2[128];
+	make_static_pair(&f, ida, idb);
+	take_stores(&f);
+	CHECK_EQ(commit(&f, ida, "inst-a", 1), KAFKA_NONE);                      /* 7, Stable */
+	CHECK_EQ(commit(&f, ida, "inst-a", 0), KAFKA_ILLEGAL_GENERATION);        /* 6 */
+	CHECK_EQ(commit(&f, ida, "inst-a", 2), KAFKA_ILLEGAL_GENERATION);
+	CHECK_EQ(commit(&f, ida, NULL, -1), KAFKA_ILLEGAL_GENERATION);           /* -1: only Empty */
+	CHECK_EQ(commit(&f, "nobody", NULL, 1), KAFKA_UNKNOWN_MEMBER_ID);        /* 5 */
+	CHECK_EQ(commit(&f, "", NULL, -1), KAFKA_UNKNOWN_MEMBER_ID);
+	const struct group_resp *r = resp_ok(&f, join_static(&f, "", "inst-b", 5, "range", NULL));
+	snprintf(idb2, sizeof idb2, "%s", r->member_id);
+	CHECK_EQ(commit(&f, idb, "inst-b", 1), KAFKA_FENCED_INSTANCE_ID);        /* 2 before 5 */
+	CHECK_EQ(commit(&f, idb2, "inst-b", 1), KAFKA_NONE);
+	/* PreparingRebalance: the current generation may still commit. */
+	uint64_t ta = join_static(&f, ida, "inst-a", 5, "range", NULL);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_PREPARING_REBALANCE);
+	CHECK_EQ(commit(&f, idb2, "inst-b", 1), KAFKA_NONE);                     /* 7 */
+	CHECK_EQ(commit(&f, idb2, "inst-b", 2), KAFKA_ILLEGAL_GENERATION);
+	CHECK_EQ(commit(&f, "nobody", NULL, 1), KAFKA_UNKNOWN_MEMBER_ID);
+	/* CompletingRebalance: before the member and generation checks, after
+	 * fencing. */
+	uint64_t tb = join_static(&f, idb2, "inst-b", 5, "range", NULL);
+	CHECK_EQ(resp_ok(&f, ta)->generation_id, 2);
+	CHECK_EQ(resp_ok(&f, tb)->generation_id, 2);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_COMPLETING_REBALANCE);
+	CHECK_EQ(commit(&f, idb2, "inst-b", 2), KAFKA_REBALANCE_IN_PROGRESS);    /* 4 */
+	CHECK_EQ(commit(&f, "nobody", NULL, 7), KAFKA_REBALANCE_IN_PROGRESS);
+	CHECK_EQ(commit(&f, idb, "inst-b", 2), KAFKA_FENCED_INSTANCE_ID);        /* 2 before 4 */
+	/* Empty: generation -1 commits from outside the group are accepted. */
+	struct group_leave_member lm[] = { { "", "inst-a", -1 }, { "", "inst-b", -1 } };
+	gcoord_leave(f.gc, GID, lm, 2, f.now, &f.out);
+	CHECK_EQ(group_state(fx_group(&f)), GROUP_EMPTY);
+	CHECK_EQ(group_generation(fx_group(&f)), 3);
+	CHECK_EQ(commit(&f, "", NULL, -1), KAFKA_NONE);                          /* 3 */
+	CHECK_EQ(commit(&f, "whoever", NULL, -1), KAFKA_NONE);
+	CHECK_EQ(commit(&f, "", NULL, 3), KAFKA_UNKNOWN_MEMBER_ID);
+	CHECK_EQ(commit(&f, idb2, "inst-b", 3), KAFKA_UNKNOWN_MEMBER_ID);
+	take_stores(&f);
+	fx_fini(&f);
+
+	/* Dead comes first, even for a fenced id (group_unload keeps members). */
+	fx_init(&f, 3000);
+	make_static_pair(&f, ida, idb);
+	join_static(&f, "", "inst-b", 5, "range", NULL);
+	CHECK_EQ(commit(&f, idb, "inst-b", 1), KAFKA_FENCED_INSTANCE_ID);
+	group_unload(fx_group(&f), &f.out);
+	CHECK_EQ(commit(&f, idb, "inst-b", 1), KAFKA_COORDINATOR_NOT_AVAILABLE); /* 1 */
+	CHECK_EQ(commit(&f, "", NULL, -1), KAFKA_COORDINATOR_NOT_AVAILABLE);
+	CHECK_EQ(commit(&f, ida, "inst-a", 1), KAFKA_COORDINATOR_NOT_AVAILABLE);
+	fx_fini(&f);
+}
+
+TEST(commit_keeps_a_member_alive)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	struct stable s;
+	make_stable(&f, 1, &s); /* session 10000 */
+	struct group *g = fx_group(&f);
+	int64_t first_deadline = group_member_find(g, s.ids[0])->hb_deadline_ms;
+	for (int i = 0; i < 5; i++) { /* commits only, no heartbeat */
+		advance(&f, 6000);
+		CHECK_EQ(commit(&f, s.ids[0], NULL, 1), KAFKA_NONE);
+	}
+	CHECK(f.now > first_deadline);
+	CHECK_EQ(group_state(g), GROUP_STABLE);
+	CHECK_EQ(group_next_deadline(g), f.now + 10000);
+	advance(&f, 9999);
+	CHECK_EQ(group_nmembers(g), 1);
+	advance(&f, 1);
+	CHECK_EQ(group_nmembers(g), 0);
+	CHECK_EQ(group_state(g), GROUP_EMPTY);
+	/* A failed check is no heartbeat. */
+	make_stable(&f, 1, &s);
+	first_deadline = group_member_find(g, s.ids[0])->hb_deadline_ms;
+	advance(&f, 6000);
+	CHECK_EQ(commit(&f, s.ids[0], NULL, 99), KAFKA_ILLEGAL_GENERATION);
+	CHECK_EQ(group_member_find(g, s.ids[0])->hb_deadline_ms, first_deadline);
+	fx_fini(&f);
+}
+
+/* ================================================================ gcoord */
+
+TEST(gcoord_commit_check_without_a_group)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	CHECK_EQ(gcoord_commit_check(f.gc, "", "m", NULL, -1, f.now, &f.out), KAFKA_INVALID_GROUP_ID);
+	CHECK_EQ(gcoord_commit_check(f.gc, NULL, "m", NULL, 1, f.now, &f.out), KAFKA_INVALID_GROUP_ID);
+	CHECK_EQ(commit(&f, "", NULL, -1), KAFKA_NONE);      /* offsets kept without a group */
+	CHECK_EQ(commit(&f, "m", "inst", -1), KAFKA_NONE);
+	CHECK_EQ(commit(&f, "m", NULL, 0), KAFKA_UNKNOWN_MEMBER_ID);
+	CHECK_EQ(commit(&f, "m", NULL, 5), KAFKA_UNKNOWN_MEMBER_ID);
+	CHECK_EQ(gcoord_count(f.gc), 0);                      /* and none was created */
+	/* A group that holds only a MEMBER_ID_REQUIRED id is dropped when the
+	 * id expires during a commit check. */
+	struct jp p = { .version = 4, .session_ms = 8000, .protos = { "range" } };
+	char id[128];
+	snprintf(id, sizeof id, "%s", resp_ok(&f, join_req(&f, GID, &p))->member_id);
+	CHECK_EQ(gcoord_count(f.gc), 1);
+	CHECK_EQ(commit(&f, id, NULL, 0), KAFKA_UNKNOWN_MEMBER_ID);
+	f.now += 8000;
+	CHECK_EQ(commit(&f, id, NULL, 0), KAFKA_UNKNOWN_MEMBER_ID);
+	CHECK_EQ(gcoord_count(f.gc), 0);
+	fx_fini(&f);
+}
+
+struct visit { int n; int seen[64]; };
+
+/* Counts visits of the groups "g<i>" (GID is "g1"). */
+static void visit_group(void *arg, struct group *g)
+{
+	struct visit *v = arg;
+	int i = -1;
+	CHECK(sscanf(group_id(g), "g%d", &i) == 1 && i > 0 && i < 64);
+	v->seen[i]++;
+	v->n++;
+}
+
+/* An Empty group of generation gen rebuilt from a record. */
+static struct group *load_empty(struct fx *f, const char *gid, int32_t gen)
+{
+	struct group_snap e = { .protocol_type = "consumer", .generation_id = gen, .state_since_ms = 1 };
+	struct group *h = group_load(gid, &f->cfg, &e, f->now);
+	CHECK(h != NULL);
+	return h;
+}
+
+TEST(gcoord_adopt_foreach_and_unload_all)
+{
+	struct fx f;
+	fx_init(&f, 3000);
+	/* GID (g1): a follower's SyncGroup waits for its leader; g50: a
+	 * JoinGroup waits in the initial delay. */
+	uint64_t a = join_new(&f, "a"), b = join_new(&f, "b");
+	advance(&f, 20000);
+	char idb[128];
+	snprintf(idb, sizeof idb, "%s", resp_ok(&f, b)->member_id);
+	CHECK_EQ(resp_ok(&f, a)->generation_id, 1);
+	uint64_t sb = sync_req(&f, idb, NULL, 1, NULL, 0);
+	CHECK(resp(&f, sb) == NULL);
+	struct jp p = { .version = 3, .protos = { "range" } };
+	uint64_t tj = join_req(&f, "g50", &p);
+	CHECK(resp(&f, tj) == NULL);
+	/* Loaded groups: many (the table grows), one replaced by a later record. */
+	for (int i = 2; i < 40; i++) {
+		char gid[16];
+		snprintf(gid, sizeof gid, "g%d", i);
+		CHECK_EQ(gcoord_adopt(f.gc, load_empty(&f, gid, i)), 0);
+	}
+	CHECK_EQ(gcoord_count(f.gc), 40);
+	struct group *h = load_empty(&f, "g7", 70);
+	CHECK_EQ(gcoord_adopt(f.gc, h), 0);
+	CHECK(gcoord_find(f.gc, "g7") == h);
+	CHECK_EQ(group_generation(gcoord_find(f.gc, "g7")), 70);
+	CHECK_EQ(gcoord_count(f.gc), 40);
+	/* A vacant record removes what it replaces. */
+	CHECK_EQ(gcoord_adopt(f.gc, load_empty(&f, "g8", 0)), 0);
+	CHECK(gcoord_find(f.gc, "g8") == NULL);
+	CHECK_EQ(gcoord_count(f.gc), 39);
+	struct visit v = { 0, { 0 } };
+	gcoord_foreach(f.gc, visit_group, &v);
+	CHECK_EQ(v.n, 39);
+	for (int i = 0; i < 64; i++)
+		CHECK_EQ(v.seen[i], (i >= 1 && i < 40 && i != 8) || i == 50);
+	/* Shutdown: every parked request is answered NOT_COORDINATOR. */
+	gcoord_unload_all(f.gc, &f.out);
+	CHECK_EQ(resp_ok(&f, sb)->error_code, KAFKA_NOT_COORDINATOR);
+	CHECK_EQ(resp_ok(&f, tj)->error_code, KAFKA_NOT_COORDINATOR);
+	CHECK_EQ(gcoord_count(f.gc), 0);
+	CHECK(gcoord_find(f.gc, GID) == NULL && gcoord_find(f.gc, "g7") == NULL);
+	v.n = 0;
+	gcoord_foreach(f.gc, visit_group, &v);
+	CHECK_EQ(v.n, 0);
+	CHECK_EQ(gcoord_next_deadline(f.gc), INT64_MAX);
+	/* The coordinator still works afterwards. */
+	uint64_t t = join_new(&f, "later");
+	advance(&f, 3000);
+	CHECK_EQ(resp_ok(&f, t)->generation_id, 1);
+	fx_fini(&f);
+}
+
 /* ================================================================ randomised */
 
 /* A small deterministic PRNG (xorshift64*). */
@@ -1094,14 +1700,37 @@ static uint64_t rng_next(uint64_t *s)
 	return *s * 2685821657736338717ULL;
 }
 
-/* Random joins, rejoins, syncs, heartbeats, leaves and clock jumps by up to
- * 8 clients (some static): every request that waits is answered exactly
- * once (at the latest at unload), generations never go backwards, and the
- * leader is always a member. */
+/* The snapshot of g, whatever its state, loads into a group that agrees
+ * with it and keeps the invariants. */
+static void check_snapshot_loads(struct fx *f, const struct group *g)
+{
+	struct group_snap snap;
+	CHECK_EQ(group_snapshot(g, &snap), 0);
+	struct group *h = group_load(GID, &f->cfg, &snap, f->now);
+	CHECK(h != NULL);
+	bool stable = group_state(g) == GROUP_STABLE;
+	CHECK_EQ(group_state(h), stable ? GROUP_STABLE : GROUP_EMPTY);
+	CHECK_EQ(group_generation(h), group_generation(g));
+	CHECK_EQ(group_nmembers(h), stable ? group_nmembers(g) : 0);
+	CHECK((group_leader(h) == NULL) == (group_nmembers(h) == 0));
+	if (stable)
+		CHECK_STR(group_leader(h), group_leader(g));
+	CHECK_EQ(group_state_since(h), group_state_since(g));
+	CHECK(group_next_deadline(h) > f->now);
+	group_free(h);
+	group_snap_fini(&snap);
+}
+
+/* Random joins, rejoins, syncs, heartbeats, commits, leaves, clock jumps
+ * and restarts (snapshot, unload, load) by up to 8 clients (some static):
+ * every request that waits is answered exactly once (at the latest at
+ * unload), generations never go backwards, the leader is always a member,
+ * a step asks for at most one store, and every snapshot loads. */
 TEST(randomised_every_parked_request_answered_once)
 {
 	/* coverage across all seeds: the run must reach the interesting cases */
 	int seen_stable = 0, seen_gen3 = 0, seen_fenced = 0, seen_required = 0, seen_sync_ok = 0;
+	int seen_store = 0, seen_restart = 0, seen_commit_ok = 0;
 	for (uint64_t seed = 1; seed <= 40; seed++) {
 		struct fx f;
 		fx_init(&f, (int32_t)(seed % 3) * 1000);
@@ -1126,6 +1755,7 @@ TEST(randomised_every_parked_request_answered_once)
 						gens[c] = r->generation_id;
 				}
 			}
+			size_t stores_before = f.out.nstores;
 			switch (rng_next(&rs) % 6) {
 			case 0:
 			case 1: {
@@ -1144,7 +1774,10 @@ TEST(randomised_every_parked_request_answered_once)
 				}
 				break;
 			case 3:
-				hb(&f, ids[c], inst, gens[c]);
+				if (rng_next(&rs) % 2)
+					hb(&f, ids[c], inst, gens[c]);
+				else
+					seen_commit_ok += commit(&f, ids[c], inst, rng_next(&rs) % 8 ? gens[c] : -1) == KAFKA_NONE;
 				break;
 			case 4:
 				if (rng_next(&rs) % 4 == 0) {
@@ -1153,11 +1786,24 @@ TEST(randomised_every_parked_request_answered_once)
 				}
 				break;
 			default:
-				advance(&f, (int64_t)(rng_next(&rs) % 5000));
+				if (rng_next(&rs) % 8 == 0 && gcoord_find(f.gc, GID)) {
+					restart(&f, (int64_t)(rng_next(&rs) % 3000));
+					seen_restart++;
+				} else {
+					advance(&f, (int64_t)(rng_next(&rs) % 5000));
+				}
 				break;
 			}
+			/* Each event above is one step on GID, except a leader's
+			 * sync with assignments (two), whose second finds the group
+			 * Stable already: at most one store either way. */
+			CHECK(f.out.nstores - stores_before <= 1);
+			for (size_t i = stores_before; i < f.out.nstores; i++)
+				CHECK_STR(f.out.stores[i], GID);
+			seen_store += (int)(f.out.nstores - stores_before);
 			struct group *g = gcoord_find(f.gc, GID);
 			if (g) {
+				check_snapshot_loads(&f, g);
 				seen_stable += group_state(g) == GROUP_STABLE;
 				seen_gen3 += group_generation(g) >= 3;
 				CHECK(group_generation(g) >= maxgen);
@@ -1190,9 +1836,11 @@ TEST(randomised_every_parked_request_answered_once)
 		}
 		fx_fini(&f);
 	}
-	fprintf(stderr, "coverage: stable %d, gen>=3 %d, fenced %d, member_id_required %d, sync ok %d\n",
-	        seen_stable, seen_gen3, seen_fenced, seen_required, seen_sync_ok);
+	fprintf(stderr, "coverage: stable %d, gen>=3 %d, fenced %d, member_id_required %d, sync ok %d, "
+	        "stores %d, restarts %d, commits ok %d\n", seen_stable, seen_gen3, seen_fenced, seen_required,
+	        seen_sync_ok, seen_store, seen_restart, seen_commit_ok);
 	CHECK(seen_stable > 0 && seen_gen3 > 0 && seen_fenced > 0 && seen_required > 0 && seen_sync_ok > 0);
+	CHECK(seen_store > 0 && seen_restart > 0 && seen_commit_ok > 0);
 }
 
 UNIT_MAIN()

@@ -55,6 +55,11 @@ static const char usage_text[] =
 	"  consume TOPIC [--partition N] [--from beginning|end|OFFSET|-N|@TIMESTAMP_MS]\n"
 	"                [--count N] [--follow] [--format FMT]\n"
 	"  cluster info\n"
+	"  group list [--state STATE[,STATE...]] [--json]\n"
+	"  group describe GROUP... [--json]   members, committed offsets, lag\n"
+	"  group delete GROUP...\n"
+	"  group seek GROUP --topic T[:P,...]|--all-topics --to-earliest|--to-latest|\n"
+	"             --to-offset N|--to-datetime WHEN [--dry-run] [--json]\n"
 	"  bench produce|consume|e2e TOPIC [OPTIONS]   throughput, latency, CPU\n"
 	"\n"
 	"global options (anywhere on the line):\n"
@@ -268,6 +273,7 @@ static const struct {
 	{ "produce", produce_main },
 	{ "consume", consume_main },
 	{ "cluster", cluster_main },
+	{ "group", group_main },
 	{ "bench", bench_main },
 	{ "mock", mock_main }, /* hidden: serve a mock cluster until killed */
 };

@@ -16,6 +16,8 @@
  *   consume.c  consume: assign() + poll up to the high watermarks (consume_*)
  *   format.c   consume --format templates (format_*)
  *   cluster.c  cluster info (cluster_*)
+ *   group.c    group list/describe/delete/seek: consumer groups, lag,
+ *              offset resets (group_*)
  *
  * Exit codes: 0 success, 1 a failed operation (one "rnl: ..." line on
  * stderr), 2 a usage error. Everything runs on the main thread; librdkafka
@@ -105,6 +107,7 @@ int describe_topic(rnl_ctx_t *ctx, int argc, char **argv);
 int produce_main(rnl_ctx_t *ctx, int argc, char **argv);
 int consume_main(rnl_ctx_t *ctx, int argc, char **argv);
 int cluster_main(rnl_ctx_t *ctx, int argc, char **argv);
+int group_main(rnl_ctx_t *ctx, int argc, char **argv);
 int mock_main(rnl_ctx_t *ctx, int argc, char **argv);
 
 #endif

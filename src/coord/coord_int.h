@@ -1,0 +1,58 @@
+/*
+ * coord_int.h — private to src/coord: the coordinator's state and the
+ * split between coord.c (thread, jobs, steps, timers) and coord_store.c
+ * (__consumer_offsets: appends, durability waits, start-up replay, offset
+ * expiry).
+ */
+#ifndef RUNNEL_COORD_COORD_INT_H
+#define RUNNEL_COORD_COORD_INT_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "coord/coord.h"
+
+#define COORD_TOPIC "__consumer_offsets"
+
+struct evloop;
+struct evtimer;
+
+/* The one coordinator. Fields below `loop` are touched by the coordinator
+ * thread only (or by coord_start/coord_stop while that thread is not
+ * running). */
+struct coord {
+	atomic_bool running;         /* coord_submit accepts jobs */
+	atomic_int inflight;         /* appends waiting for their durability callback */
+	pthread_t thread;
+	bool thread_started;
+	struct evloop *loop;
+	struct gcoord *gc;
+	struct offstore *os;
+	struct group_cfg gcfg;
+	struct group_out out;
+	bool closed;                 /* unloaded for shutdown: no group may park again */
+	struct evtimer *tick_timer;  /* group deadlines */
+	int64_t tick_at;             /* its deadline; INT64_MAX: none */
+	struct evtimer *expiry_timer;/* offsets.retention.check.interval.ms */
+	pthread_mutex_t topic_lock;  /* serialises coord_ensure_topic */
+};
+
+extern struct coord g_coord;
+
+/* coord_store.c */
+
+/* Replays __consumer_offsets (if it exists) into g_coord.gc and .os.
+ * Start-up only (before the thread runs). Returns 0, or -1 (logged). */
+int coord_store_load(void);
+/* Appends the group's metadata record (or, with snap NULL, its tombstone)
+ * without waiting for the flush. Coordinator thread. */
+void coord_store_group(const char *group_id, const struct group_snap *snap);
+/* Finds offsets past their retention and removes them (tombstones); then
+ * drops Empty groups left without offsets (Kafka's cleanupGroupMetadata).
+ * Coordinator thread. */
+void coord_store_expire(void);
+
+/* Monotonic <-> wall conversions of a past instant (group state times). */
+int64_t coord_mono_to_wall(int64_t mono_ms);
+int64_t coord_wall_to_mono(int64_t wall_ms);
+#endif
