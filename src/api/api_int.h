@@ -27,6 +27,13 @@ void api_supported_at(size_t i, int16_t *key, int16_t *min, int16_t *max);
 char *api_strdup(struct req *req, kstr s);
 kstr api_kstr(struct req *req, const char *s);
 
+/* Arena copies for answers built from coordinator state (freed or changed
+ * after the call): a C string as a wire string (s NULL: null when nullable,
+ * else ""), and bytes (NULL or empty: empty, never null). They set *oom
+ * when a copy fails and the caller answers an error. */
+kstr api_kstr_copy(struct req *req, const char *s, bool nullable, bool *oom);
+kbytes api_kbytes_copy(struct req *req, const uint8_t *p, int32_t len, bool *oom);
+
 /* Maps a core error (Kafka code or LOCAL_ERR_*) to a Kafka code for the wire. */
 int api_storage_err(int err);
 

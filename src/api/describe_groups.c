@@ -58,32 +58,6 @@ struct describe_job {
 	struct describe_groups_response *resp; /* built by run; NULL: out of memory */
 };
 
-/* ---------------------------------------------------------------- copies */
-
-static kstr copy_str(struct req *req, const char *s, bool *oom)
-{
-	kstr k = api_kstr(req, s ? s : "");
-	if (!k.ptr)
-		*oom = true;
-	return k;
-}
-
-static kbytes copy_bytes(struct req *req, const uint8_t *p, int32_t len, bool *oom)
-{
-	kbytes b = { (const uint8_t *)"", 0 };
-	if (!p || len <= 0)
-		return b;
-	uint8_t *c = arena_alloc(&req->arena, (size_t)len);
-	if (!c) {
-		*oom = true;
-		return b;
-	}
-	memcpy(c, p, (size_t)len);
-	b.ptr = c;
-	b.len = len;
-	return b;
-}
-
 /* The member's metadata for protocol name (NULL when it has none). */
 static const struct group_member_proto *member_proto(const struct group_member *m, const char *name)
 {
@@ -98,18 +72,18 @@ static const struct group_member_proto *member_proto(const struct group_member *
 static void fill_member(struct req *req, member_out *mo, const struct group_member *m,
 			const char *protocol, bool *oom)
 {
-	mo->member_id = copy_str(req, m->member_id, oom);
-	mo->group_instance_id = m->group_instance_id ? copy_str(req, m->group_instance_id, oom) : kstr_null();
-	mo->client_id = copy_str(req, m->client_id, oom);
-	mo->client_host = copy_str(req, m->client_host, oom);
-	mo->member_metadata = copy_bytes(req, NULL, 0, oom);
-	mo->member_assignment = copy_bytes(req, NULL, 0, oom);
+	mo->member_id = api_kstr_copy(req, m->member_id, false, oom);
+	mo->group_instance_id = m->group_instance_id ? api_kstr_copy(req, m->group_instance_id, false, oom) : kstr_null();
+	mo->client_id = api_kstr_copy(req, m->client_id, false, oom);
+	mo->client_host = api_kstr_copy(req, m->client_host, false, oom);
+	mo->member_metadata = api_kbytes_copy(req, NULL, 0, oom);
+	mo->member_assignment = api_kbytes_copy(req, NULL, 0, oom);
 	if (!protocol) /* not Stable: Kafka's describeNoMetadata */
 		return;
 	const struct group_member_proto *p = member_proto(m, protocol);
 	if (p)
-		mo->member_metadata = copy_bytes(req, p->metadata, p->metadata_len, oom);
-	mo->member_assignment = copy_bytes(req, m->assignment, m->assignment_len, oom);
+		mo->member_metadata = api_kbytes_copy(req, p->metadata, p->metadata_len, oom);
+	mo->member_assignment = api_kbytes_copy(req, m->assignment, m->assignment_len, oom);
 }
 
 /* A group of the coordinator. */
@@ -117,9 +91,9 @@ static void describe_live(struct req *req, described *d, const struct group *g, 
 {
 	enum group_state st = group_state(g);
 	const char *protocol = st == GROUP_STABLE ? group_protocol_name(g) : NULL;
-	d->group_state = copy_str(req, group_state_name(st), oom);
-	d->protocol_type = copy_str(req, group_protocol_type(g), oom);
-	d->protocol_data = copy_str(req, protocol, oom);
+	d->group_state = api_kstr_copy(req, group_state_name(st), false, oom);
+	d->protocol_type = api_kstr_copy(req, group_protocol_type(g), false, oom);
+	d->protocol_data = api_kstr_copy(req, protocol, false, oom);
 	int32_t n = st == GROUP_DEAD ? 0 : group_nmembers(g);
 	d->members.count = n;
 	d->members.items = proto_new_array(&proto_describe_groups_response_described_group_member,
@@ -135,7 +109,7 @@ static void describe_live(struct req *req, described *d, const struct group *g, 
 
 static void describe_one(struct req *req, described *d, const char *id, bool include_ops, bool *oom)
 {
-	d->group_id = copy_str(req, id, oom);
+	d->group_id = api_kstr_copy(req, id, false, oom);
 	d->protocol_type = d->protocol_data = d->group_state = kstr_c("");
 	d->members.count = 0;
 	d->members.items = NULL;

@@ -171,6 +171,32 @@ kstr api_kstr(struct req *req, const char *s)
 	return k;
 }
 
+kstr api_kstr_copy(struct req *req, const char *s, bool nullable, bool *oom)
+{
+	if (!s)
+		return nullable ? kstr_null() : kstr_c("");
+	kstr k = api_kstr(req, s);
+	if (k.len < 0)
+		*oom = true;
+	return k;
+}
+
+kbytes api_kbytes_copy(struct req *req, const uint8_t *p, int32_t len, bool *oom)
+{
+	kbytes b = { (const uint8_t *)"", 0 };
+	if (!p || len <= 0)
+		return b;
+	uint8_t *c = arena_alloc(&req->arena, (size_t)len);
+	if (!c) {
+		*oom = true;
+		return b;
+	}
+	memcpy(c, p, (size_t)len);
+	b.ptr = c;
+	b.len = len;
+	return b;
+}
+
 int api_storage_err(int err)
 {
 	if (err == LOCAL_ERR_IO)

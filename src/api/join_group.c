@@ -58,35 +58,6 @@ struct join_job {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Arena copy of a C string as a wire string; s NULL gives null when
- * nullable, else "". Sets *oom when the copy fails. */
-static kstr out_str(struct req *req, const char *s, bool nullable, bool *oom)
-{
-	if (!s)
-		return nullable ? kstr_null() : kstr_c("");
-	kstr k = api_kstr(req, s);
-	if (k.len < 0)
-		*oom = true;
-	return k;
-}
-
-/* Arena copy of bytes (the group_resp's are freed after the callback). */
-static kbytes out_bytes(struct req *req, const uint8_t *p, int32_t len, bool *oom)
-{
-	kbytes b = { (const uint8_t *)"", 0 };
-	if (!p || len <= 0)
-		return b;
-	uint8_t *copy = arena_alloc(&req->arena, (size_t)len);
-	if (!copy) {
-		*oom = true;
-		return b;
-	}
-	memcpy(copy, p, (size_t)len);
-	b.ptr = copy;
-	b.len = len;
-	return b;
-}
-
 /* A wire string as a C string in the arena: NULL for null; *oom when a
  * non-null copy fails. */
 static char *in_str(struct req *req, kstr s, bool *oom)
@@ -135,9 +106,9 @@ static bool fill_members(struct req *req, struct join_group_response *resp,
 		return false;
 	for (int32_t i = 0; i < gr->nmembers; i++) {
 		const struct group_resp_member *gm = &gr->members[i];
-		m[i].member_id = out_str(req, gm->member_id, false, &oom);
-		m[i].group_instance_id = out_str(req, gm->group_instance_id, true, &oom);
-		m[i].metadata = out_bytes(req, gm->metadata, gm->metadata_len, &oom);
+		m[i].member_id = api_kstr_copy(req, gm->member_id, false, &oom);
+		m[i].group_instance_id = api_kstr_copy(req, gm->group_instance_id, true, &oom);
+		m[i].metadata = api_kbytes_copy(req, gm->metadata, gm->metadata_len, &oom);
 	}
 	resp->members.items = m;
 	resp->members.count = gr->nmembers;
@@ -156,11 +127,11 @@ static struct join_group_response *build_resp(struct req *req, const struct grou
 	resp->throttle_time_ms = 0;
 	resp->error_code = gr->error_code;
 	resp->generation_id = gr->generation_id;
-	resp->protocol_type = out_str(req, gr->protocol_type, true, &oom);      /* v7+ only */
-	resp->protocol_name = out_str(req, gr->protocol_name, v >= 7, &oom);
-	resp->leader = out_str(req, gr->leader, false, &oom);
+	resp->protocol_type = api_kstr_copy(req, gr->protocol_type, true, &oom);      /* v7+ only */
+	resp->protocol_name = api_kstr_copy(req, gr->protocol_name, v >= 7, &oom);
+	resp->leader = api_kstr_copy(req, gr->leader, false, &oom);
 	resp->skip_assignment = gr->skip_assignment;
-	resp->member_id = out_str(req, gr->member_id, false, &oom);
+	resp->member_id = api_kstr_copy(req, gr->member_id, false, &oom);
 	if (!fill_members(req, resp, gr) || oom)
 		return NULL;
 	return resp;

@@ -105,14 +105,6 @@ static const struct proto_struct *part_desc(int16_t v)
 		      : &proto_offset_fetch_response_offset_fetch_response_partition;
 }
 
-static kstr arena_kstr(struct req *req, const char *s, bool *oom)
-{
-	kstr k = api_kstr(req, s);
-	if (s && !k.ptr)
-		*oom = true;
-	return k;
-}
-
 /* Fills one partition from the store (or -1/"" when absent). */
 static void fill_part(struct req *req, part_out *p, int32_t partition, const struct off_value *v,
 		      bool *oom)
@@ -121,7 +113,7 @@ static void fill_part(struct req *req, part_out *p, int32_t partition, const str
 	p->error_code = KAFKA_NONE;
 	p->committed_offset = v ? v->offset : -1;
 	p->committed_leader_epoch = v ? v->leader_epoch : -1;
-	p->metadata = arena_kstr(req, v ? v->metadata : "", oom);
+	p->metadata = api_kstr_copy(req, v ? v->metadata : "", true, oom);
 }
 
 /* ------------------------------------------------------ requested topics */
@@ -174,7 +166,7 @@ static void collect_one(void *arg, const char *topic, int32_t partition, const s
 		c->ntopics++;
 		c->last = topic;
 		if (c->out)
-			c->out[c->ntopics - 1].name = arena_kstr(c->req, topic, &c->oom);
+			c->out[c->ntopics - 1].name = api_kstr_copy(c->req, topic, true, &c->oom);
 	}
 	int32_t ti = c->ntopics - 1;
 	if (!c->out) {

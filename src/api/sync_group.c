@@ -63,21 +63,11 @@ static struct sync_group_response *build_resp(struct req *req, int16_t err, cons
 		return NULL;
 	resp->throttle_time_ms = 0;
 	resp->error_code = err;
-	resp->protocol_type = api_kstr(req, ptype);
-	resp->protocol_name = api_kstr(req, pname);
-	resp->assignment.ptr = (const uint8_t *)"";
-	resp->assignment.len = 0;
-	if ((ptype && resp->protocol_type.len < 0) || (pname && resp->protocol_name.len < 0))
-		return NULL;
-	if (a && alen > 0) {
-		uint8_t *copy = arena_alloc(&req->arena, (size_t)alen);
-		if (!copy)
-			return NULL;
-		memcpy(copy, a, (size_t)alen);
-		resp->assignment.ptr = copy;
-		resp->assignment.len = alen;
-	}
-	return resp;
+	bool oom = false;
+	resp->protocol_type = api_kstr_copy(req, ptype, true, &oom);
+	resp->protocol_name = api_kstr_copy(req, pname, true, &oom);
+	resp->assignment = api_kbytes_copy(req, a, alen, &oom);
+	return oom ? NULL : resp;
 }
 
 /* Coordinator thread: the group's answer for this job. */
