@@ -16,17 +16,18 @@ Two halves:
             after it (eager: assign replaces, cooperative: assign adds)
       {"ev": "msg", "p": P, "o": OFFSET, "v": "value", "t": T}
             printed before the record's offset is committed
+      {"ev": "foreign", "p": P, "o": OFFSET, "owned": [...]}   (before its
+            "msg") a record of a partition the worker does not own
       {"ev": "commit", "offsets": {"P": NEXT_OFFSET, ...}, "t": T}
             printed only after the synchronous commit succeeded
       {"ev": "commit_failed", "offsets": {...}, "err": "...", "t": T}
       {"ev": "error", "err": "...", "t": T}          a consumer error event
       {"ev": "limit", "t": T}                        consumed `limit` records
-      {"ev": "closing", "t": T}  ... close() ...  {"ev": "closed", "t": T}
-
-  {"ev": "hold", "t": T}   after SIGUSR1: from now on the worker commits
-            nothing (a consumer whose commits lag behind its processing),
-            so that a SIGKILL that follows leaves records consumed but not
+      {"ev": "hold", "t": T}   after SIGUSR1: from now on the worker commits
+            nothing (a consumer whose commits lag behind its processing), so
+            that a SIGKILL that follows leaves records consumed but not
             committed, which the group must deliver again
+      {"ev": "closing", "t": T}  ... close() ...  {"ev": "closed", "t": T}
 
   T is time.time() (one clock for all processes of the host). SIGTERM (or
   reaching `limit`) ends the poll loop: pending offsets are committed, then
@@ -37,14 +38,21 @@ Two halves:
   Config keys: client ("confluent" | "kafka-python"), bootstrap, group,
   topic, name, session_timeout_ms, heartbeat_interval_ms, instance_id
   (group.instance.id, confluent only), strategy (partition.assignment.strategy
-  of confluent, or "range" | "roundrobin" | "sticky" for kafka-python),
+  of confluent, or "range" | "roundrobin" | "sticky" for kafka-python; its
+  2.0.2 sticky assignor cannot rejoin, see test_groups_kafka_python.py),
   cooperative (bool: the strategy is incremental), limit (stop after that many
   records), batch (records per poll batch), conf (extra client settings).
 
 * The TEST SIDE: Worker (starts a worker process and collects its lines in a
-  reader thread), Producer (a background producer of unique values through
-  either client, keeping what the delivery reports say), wait_until, and the
-  checks shared by the scenarios (check_delivery, check_no_overlap, ...).
+  reader thread), Crew (the workers of one test, all ended at its end),
+  Producer (unique values through either client, in waves or continuously
+  from a thread, keeping what the delivery reports say), wait_until (polls
+  a condition up to a scaled deadline), the checks (check_delivery,
+  check_no_overlap, check_resume_after_kill, assert_partitioned), the
+  group's view through the client's admin API (fetch_committed =
+  OffsetFetch, describe_group = DescribeGroups/ListGroups), and the
+  scenarios both client modules run (scenario_rebalance,
+  scenario_offsets_restart, scenario_two_groups).
 """
 
 import json
@@ -656,8 +664,8 @@ def check_delivery(produced, workers, killed=(), commit_errors_ok=()):
     - a record consumed more than once was consumed exactly twice: first by a
       worker that was then SIGKILLed, at an offset at or after that worker's
       last successful commit of the partition, and again by another worker.
-    Also: no worker printed a record of a partition it did not own, and
-    every commit succeeded (except commit_failed events whose error names
+    Also: no worker printed a record of a partition it did not own or a
+    consumer error, and every commit succeeded (except commit_failed events whose error names
     one of commit_errors_ok)."""
     killed = list(killed)
     idx = consumed_index(workers)
@@ -692,7 +700,7 @@ def check_delivery(produced, workers, killed=(), commit_errors_ok=()):
             problems.append(f"duplicate ({p},{o}) consumed by {names}, but the killed "
                             f"{first_w.name} had committed partition {p} up to {lc}")
     for w in workers:
-        for e in w.of_kind("foreign", "commit_failed", "fatal"):
+        for e in w.of_kind("foreign", "commit_failed", "fatal", "error"):
             if e["ev"] == "commit_failed" and any(x in e["err"] for x in commit_errors_ok):
                 continue
             problems.append(f"{w.name}: {json.dumps(e, sort_keys=True)}")
@@ -853,6 +861,58 @@ def fetch_committed(client, bootstrap, group, topic, nparts):
         c.close(autocommit=False)
 
 
+def _decode_assignment(raw, topic):
+    """Partitions of `topic` in a ConsumerProtocol assignment (version,
+    [topic, [partition]], user data)."""
+    import struct
+    if not raw:
+        return []
+    pos = 2
+    (n,) = struct.unpack_from(">i", raw, pos)
+    pos += 4
+    out = []
+    for _ in range(n):
+        (ln,) = struct.unpack_from(">h", raw, pos)
+        name = raw[pos + 2:pos + 2 + ln].decode()
+        pos += 2 + ln
+        (k,) = struct.unpack_from(">i", raw, pos)
+        parts = list(struct.unpack_from(f">{k}i", raw, pos + 4))
+        pos += 4 + 4 * k
+        if name == topic:
+            out += parts
+    return sorted(out)
+
+
+def describe_group(client, bootstrap, group, topic):
+    """DescribeGroups through the client's admin API:
+    {"state", "protocol_type", "protocol", "members": {client_id: [partitions of topic]}}."""
+    if client == "confluent":
+        import harness
+        admin = harness.admin_client(bootstrap)
+        gs = [g for g in admin.list_groups(group=group, timeout=_scaled(20)) if g.id == group]
+        assert len(gs) == 1, f"list_groups({group!r}): {[g.id for g in gs]}"
+        g = gs[0]
+        assert g.error is None or not g.error, f"group {group}: {g.error}"
+        return {"state": g.state, "protocol_type": g.protocol_type, "protocol": g.protocol,
+                "members": {m.client_id: _decode_assignment(m.assignment, topic)
+                            for m in g.members}}
+    from kafka import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        (g,) = admin.describe_consumer_groups([group])
+        members = {}
+        for m in g.members:
+            a = m.member_assignment
+            members[m.client_id] = sorted(p for t, ps in (a.assignment if a else []) if t == topic
+                                          for p in ps)
+        listed = dict(admin.list_consumer_groups())
+    finally:
+        admin.close()
+    assert listed.get(group) == "consumer", f"ListGroups: {listed}"
+    return {"state": g.state, "protocol_type": g.protocol_type, "protocol": g.protocol,
+            "members": members}
+
+
 # =========================================================================
 # scenarios shared by the client modules
 # =========================================================================
@@ -921,6 +981,9 @@ def scenario_rebalance(client, broker, topic, logdir, **worker_cfg):
                                          lambda: f"4 members to share {nparts} partitions: "
                                          f"{owned_map(four)}", crew.workers)
             assert_partitioned(four, nparts, [2, 2, 1, 1])
+            desc = describe_group(client, broker.bootstrap, group, topic)
+            assert (desc["state"], desc["members"]) == ("Stable", owned_map(four)), \
+                f"DescribeGroups with 4 members: {desc}, members know {owned_map(four)}"
 
             # ---- clean leave: close() sends LeaveGroup
             leaver = b
@@ -974,6 +1037,11 @@ def scenario_rebalance(client, broker, topic, logdir, **worker_cfg):
              f"{dups} delivered twice")
         timings["records"] = len(produced)
         timings["redelivered"] = dups
+        ends = {}
+        for p, o in produced:
+            ends[p] = max(ends.get(p, 0), o + 1)
+        got = fetch_committed(client, broker.bootstrap, group, topic, nparts)
+        assert got == ends, f"committed at the end {got}, log end offsets {ends}"
     return timings
 
 
@@ -1070,8 +1138,17 @@ def scenario_two_groups(client, broker, topic, logdir):
             # group B saw exactly one assignment, never disturbed by group A
             evs = [e for e in b1.of_kind("assign", "revoke", "lost") if e["parts"]]
             assert [(e["ev"], e["parts"]) for e in evs] == [("assign", list(range(nparts)))], evs
+            # DescribeGroups (and ListGroups) tell what the members know
+            for g, members in ((ga, [a1, a2]), (gb, [b1])):
+                d = describe_group(client, broker.bootstrap, g, topic)
+                want = {"state": "Stable", "protocol_type": "consumer", "protocol": "range",
+                        "members": {w.name: w.snapshot() for w in members}}
+                assert d == want, f"group {g} described as {d}, expected {want}"
             for w in (a1, a2, b1):
                 w.terminate()
+            for g in (ga, gb):
+                d = describe_group(client, broker.bootstrap, g, topic)
+                assert (d["state"], d["members"]) == ("Empty", {}), f"group {g} after close: {d}"
         finally:
             prod.close()
         check_delivery(produced, [a1, a2])

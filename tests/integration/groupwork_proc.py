@@ -17,9 +17,16 @@ deadlines through harness.scaled()) and finally check the whole history:
   * no partition is owned by two members at once, and a member processes a
     partition only while it owns it (ownership from the events' wall-clock
     microseconds; a killed member owns until its kill);
-  * committed offsets never go back, and a member commits only what it
-    processed;
-  * no commit failed and the clients reported no error.
+  * committed offsets never go back, a member commits only what it
+    processed, and at the end the group has committed every partition's end;
+  * no commit failed and the clients reported no error (the cooperative
+    scenario allows a commit refused with REBALANCE_IN_PROGRESS, as Kafka
+    refuses commits while a group is CompletingRebalance, if the member
+    commits as far again later).
+
+Workers are told what to do through signals (SIGTERM: clean close; SIGKILL)
+and stdin ("nocommit": stop committing, to leave processed records
+uncommitted before a SIGKILL); they stop by themselves at EOF on stdin.
 
 Scenarios run concurrently (ScenarioRunner): each in its own thread, on its
 own topic and group; the module's tests wait for the scenario of their name.
@@ -34,7 +41,6 @@ import time
 import traceback
 from collections import defaultdict
 
-import harness
 from harness import scaled, unique_name
 
 SESSION_MS = 6000      # the broker's group.min.session.timeout.ms
@@ -65,9 +71,12 @@ class Worker:
         self.expect_alive = True
         self._errf = open(self.stderr_path, "wb")
         self.started_at = now_us()
+        # No PR_SET_PDEATHSIG (harness._die_with_parent): it fires when the
+        # *thread* that started the child ends, and preexec_fn is unsafe with
+        # threads. A worker stops by itself when its stdin reaches EOF, i.e.
+        # when this process is gone.
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._errf, cwd=str(cwd),
-                                     preexec_fn=harness._die_with_parent)
+                                     stderr=self._errf, cwd=str(cwd))
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -235,7 +244,7 @@ def wait_balanced(workers, nparts, sizes, what, timeout=60):
 def wait_consumed(workers, records, what, timeout=60, keys=None, live=None):
     """Waits until the union of what the workers consumed holds every record
     produced so far (or the given keys)."""
-    want = set(records.values) if keys is None else set(keys)
+    want = records.keys() if keys is None else set(keys)
 
     def missing():
         got = set()
@@ -252,19 +261,35 @@ def wait_consumed(workers, records, what, timeout=60, keys=None, live=None):
 
 class Records:
     """Produces records with unique values through confluent-kafka (acks=all,
-    explicit partitions) and remembers (partition, offset) -> value."""
+    explicit partitions) and remembers (partition, offset) -> value. Besides
+    explicit phases, start_flow() keeps producing one record per partition
+    every `interval` seconds from a thread until stop_flow()."""
 
     def __init__(self, bootstrap, topic, nparts, tag):
-        from confluent_kafka import Producer
-        self.topic, self.nparts, self.tag = topic, nparts, tag
-        self.values = {}              # (p, o) -> value
+        self.bootstrap, self.topic, self.nparts, self.tag = bootstrap, topic, nparts, tag
+        self.lock = threading.Lock()
+        self.values = {}              # (p, o) -> value; read it through keys()/value()
         self.phases = defaultdict(list)
         self.end = {p: 0 for p in range(nparts)}
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
-                                  "linger.ms": 5, "enable.idempotence": False,
-                                  "message.timeout.ms": int(scaled(60000))})
+        self.producer = self._producer()
+        self._flow = None
 
-    def produce(self, phase, per_partition, partitions=None):
+    def _producer(self):
+        from confluent_kafka import Producer
+        return Producer({"bootstrap.servers": self.bootstrap, "acks": "all",
+                         "linger.ms": 5, "enable.idempotence": False,
+                         "message.timeout.ms": int(scaled(60000))})
+
+    def keys(self):
+        with self.lock:
+            return set(self.values)
+
+    def value(self, key):
+        with self.lock:
+            return self.values.get(key)
+
+    def produce(self, phase, per_partition, partitions=None, producer=None):
+        pr = producer or self.producer
         parts = range(self.nparts) if partitions is None else partitions
         done, errors = [], []
 
@@ -276,17 +301,44 @@ class Records:
 
         for i in range(per_partition):
             for p in parts:
-                self.producer.produce(self.topic, value=f"{self.tag}/{phase}/p{p}/{i}".encode(),
-                                      partition=p, on_delivery=cb)
-        left = self.producer.flush(scaled(60))
+                pr.produce(self.topic, value=f"{self.tag}/{phase}/p{p}/{i}".encode(),
+                           partition=p, on_delivery=cb)
+        left = pr.flush(scaled(60))
         assert left == 0 and not errors, f"produce {phase}: {left} undelivered, errors {errors[:5]}"
         assert len(done) == per_partition * len(parts)
-        for p, o, v in done:
-            assert (p, o) not in self.values, f"offset {o} of partition {p} reported twice"
-            self.values[(p, o)] = v
-            self.phases[phase].append((p, o))
-            self.end[p] = max(self.end[p], o + 1)
-        return sorted(self.phases[phase])
+        with self.lock:
+            for p, o, v in done:
+                assert (p, o) not in self.values, f"offset {o} of partition {p} reported twice"
+                self.values[(p, o)] = v
+                self.phases[phase].append((p, o))
+                self.end[p] = max(self.end[p], o + 1)
+            return sorted(self.phases[phase])
+
+    def start_flow(self, interval=0.1):
+        stop, state = threading.Event(), {"n": 0, "error": None}
+
+        def body():
+            try:
+                pr = self._producer()
+                while not stop.is_set():
+                    self.produce(f"flow{state['n']}", 1, producer=pr)
+                    state["n"] += 1
+                    stop.wait(interval)
+            except BaseException as e:  # noqa: BLE001 - raised by stop_flow()
+                state["error"] = e
+
+        th = threading.Thread(target=body, daemon=True, name=f"flow-{self.topic}")
+        th.start()
+        self._flow = (stop, th, state)
+
+    def stop_flow(self):
+        stop, th, state = self._flow
+        stop.set()
+        th.join(scaled(90))
+        assert not th.is_alive(), "the producer flow did not stop"
+        if state["error"] is not None:
+            raise AssertionError(f"producer flow failed: {state['error']!r}")
+        return state["n"]
 
 
 # ---------------------------------------------------------------- checks
@@ -322,21 +374,28 @@ def ownership_intervals(w):
     return out
 
 
-def check_history(workers, records, allowed_dups=(), label=""):
+def check_history(workers, records, allowed_dups=(), label="", retried_commits=False,
+                  all_committed=True):
     """The checks of the module docstring over one group's workers. Returns
-    {(p, o): [worker names]} of the records consumed more than once."""
+    {(p, o): [worker names]} of the records consumed more than once.
+
+    retried_commits: a commit refused with REBALANCE_IN_PROGRESS is fine if
+    the same member commits that partition at least as far later (Kafka
+    refuses commits while the group is CompletingRebalance, which a
+    cooperative member that keeps consuming can run into).
+    all_committed: the group's last commits are the end of every partition."""
     problems = []
     allowed_dups = set(allowed_dups)
     by_key = defaultdict(list)
     for w in workers:
         for p, o, v, t in w.msgs():
             by_key[(p, o)].append(w.name)
-            want = records.values.get((p, o))
+            want = records.value((p, o))
             if want is None:
                 problems.append(f"{w.name} consumed p{p}@{o} = {v!r}, which was not produced")
             elif v != want:
                 problems.append(f"{w.name} consumed p{p}@{o} = {v!r}, produced {want!r}")
-    missing = sorted(set(records.values) - set(by_key))
+    missing = sorted(records.keys() - set(by_key))
     if missing:
         problems.append(f"{len(missing)} produced records never consumed, e.g. {missing[:10]}")
     dups = {k: names for k, names in by_key.items() if len(names) > 1}
@@ -345,7 +404,17 @@ def check_history(workers, records, allowed_dups=(), label=""):
         problems.append(f"{len(bad)} records consumed more than once where no duplicate may occur, "
                         f"e.g. {[(k, dups[k]) for k in bad[:10]]}")
     for w in workers:
-        for e in w.evs("commit_failed", "error"):
+        evs = w.evs("commit_failed", "commit", "error")
+        for i, e in enumerate(evs):
+            if e["ev"] == "commit":
+                continue
+            if retried_commits and e["ev"] == "commit_failed" and e["err"] == "REBALANCE_IN_PROGRESS":
+                later = [c for c in evs[i + 1:] if c["ev"] == "commit"]
+                uncovered = [(p, o) for p, o, *_ in e["offsets"]
+                             if not any(pp == p and oo >= o for c in later for pp, oo in c["offsets"])]
+                if not uncovered:
+                    continue
+                problems.append(f"{w.name}: refused commit {uncovered} never made good later")
             problems.append(f"{w.name} reported {json.dumps(e)}")
         for e in w.evs("assigned", "revoked"):
             if e.get("assign_error"):
@@ -383,6 +452,11 @@ def check_history(workers, records, allowed_dups=(), label=""):
                 for p, o in e["offsets"]:
                     if (p, o - 1) not in seen:
                         problems.append(f"{w.name} committed p{p}@{o} without processing offset {o - 1}")
+    if all_committed:
+        final = latest_commits(workers)
+        want = {p: o for p, o in records.end.items() if o > 0}
+        if final != want:
+            problems.append(f"last commits {final}, want the partition ends {want}")
     assert not problems, (f"{label}: {len(problems)} problems:\n  " + "\n  ".join(problems[:40])
                           + "\n" + "\n".join(w.describe() for w in workers))
     return dups
@@ -426,7 +500,8 @@ def scenario_rebalance(ctx):
     topic, group = ctx.names("t"), ctx.names("g")
     b.create_topic(topic, partitions=6)
     rec = Records(b.bootstrap, topic, 6, topic)
-    rec.produce("a", 8)
+    rec.produce("a", 30)
+    rec.start_flow()        # records keep coming during every rebalance
     ws = [spawn(b.bootstrap, topic, group, f"{ctx.client}-reb-c{i}") for i in (1, 2, 3)]
     a = wait_balanced(ws, 6, [2, 2, 2], "three members")
     ctx.log(f"three members: {a}")
@@ -460,10 +535,10 @@ def scenario_rebalance(ctx):
     rec.produce("d", 8)
     wait_consumed(ws, rec, "phase d", live=rest)
     assert victim.owned() == vowned, f"{victim.name} changed its assignment meanwhile"
-    t_kill_us = now_us()
-    committed = latest_commits(ws)
     victim.kill()
     t_kill = time.monotonic()
+    t_kill_us = now_us()
+    committed = latest_commits(ws, before_us=t_kill_us)   # the victim's output is complete
     a = wait_balanced(survivors, 6, [3, 3], f"{victim.name} killed", timeout=SESSION_MS / 1000 + 40)
     dt = time.monotonic() - t_kill
     ctx.log(f"{victim.name} killed owning {sorted(vowned)}; moved after {dt:.2f}s: {a}")
@@ -471,7 +546,8 @@ def scenario_rebalance(ctx):
     assert dt >= low, (f"the partitions of the killed {victim.name} moved {dt:.2f}s after the kill, "
                        f"before its session ({SESSION_MS} ms) can have expired")
     rec.produce("e", 8)
-    wait_consumed(ws, rec, "phase e", live=survivors)
+    nflow = rec.stop_flow()
+    wait_consumed(ws, rec, "phase e and the flow", live=survivors)
     # Each new owner resumes exactly at the last commit.
     for p in sorted(vowned):
         after = sorted((t, o, w.name) for w in survivors for (pp, o, v, t) in w.msgs()
@@ -494,7 +570,8 @@ def scenario_rebalance(ctx):
         f"(missing {sorted(expected - set(dups))[:10]})")
     for k in dups:
         assert len(dups[k]) == 2 and victim.name in dups[k], (k, dups[k])
-    ctx.log(f"{len(rec.values)} records, {len(dups)} duplicates after the kill (all expected)")
+    ctx.log(f"{len(rec.keys())} records ({nflow} flow rounds), {len(dups)} duplicates after "
+            "the kill (all expected)")
 
 
 def scenario_restart(ctx):
@@ -512,7 +589,7 @@ def scenario_restart(ctx):
         allw.append(w)
         wait_balanced([w], 3, [3], f"member {n}")
         wait_consumed([w], rec, f"member {n}: up to phase {phase_committed}",
-                      keys=[(p, o) for (p, o) in rec.values if o >= expect_from[p]])
+                      keys=[(p, o) for (p, o) in rec.keys() if o >= expect_from[p]])
         # Resumed exactly at the group's committed offsets.
         for p in range(3):
             offs = [o for (pp, o, v, t) in w.msgs() if pp == p]
@@ -528,7 +605,8 @@ def scenario_restart(ctx):
         keys = rec.produce(phase_uncommitted, 5)
         wait_consumed([w], rec, f"member {n}: phase {phase_uncommitted}", keys=keys)
         w.terminate()
-        assert latest_commits([w]) == committed
+        assert latest_commits([w]) == committed, (
+            f"member {n} committed {latest_commits([w])} after 'nocommit' (committed {committed} before)")
         return committed
 
     rec.produce("a", 10)
@@ -545,7 +623,7 @@ def scenario_restart(ctx):
     w = spawn(b.bootstrap, topic, group, f"{ctx.client}-rst-m3")
     allw.append(w)
     wait_balanced([w], 3, [3], "member 3")
-    wait_consumed([w], rec, "member 3", keys=[(p, o) for (p, o) in rec.values if o >= committed[p]])
+    wait_consumed([w], rec, "member 3", keys=[(p, o) for (p, o) in rec.keys() if o >= committed[p]])
     for p in range(3):
         offs = [o for (pp, o, v, t) in w.msgs() if pp == p]
         assert offs == list(range(committed[p], rec.end[p])), (
@@ -581,7 +659,7 @@ def scenario_two_groups(ctx):
         w.terminate()
     check_history(wa, rec, label="group A")
     check_history(wb, rec, label="group B")
-    ctx.log(f"{len(rec.values)} records consumed by each group")
+    ctx.log(f"{len(rec.keys())} records consumed by each group")
 
 
 def scenario_static(ctx):
@@ -645,17 +723,19 @@ def scenario_cooperative(ctx):
     topic, group = ctx.names("t"), ctx.names("g")
     b.create_topic(topic, partitions=6)
     rec = Records(b.bootstrap, topic, 6, topic)
-    rec.produce("a", 8)
+    rec.produce("a", 20)
     w1 = spawn(b.bootstrap, topic, group, f"{ctx.client}-coop-1", strategy="cooperative-sticky")
     wait_balanced([w1], 6, [6], "first member")
     wait_consumed([w1], rec, "phase a")
     t_mark = now_us()
-    rec.produce("b", 8)
+    rec.start_flow()        # records keep coming during the incremental rebalance
+    rec.produce("b", 20)
     w2 = spawn(b.bootstrap, topic, group, f"{ctx.client}-coop-2", strategy="cooperative-sticky")
     a = wait_balanced([w1, w2], 6, [3, 3], "second member")
     ctx.log(f"after the second member joined: {a}")
     rec.produce("c", 8)
-    wait_consumed([w1, w2], rec, "phases b and c")
+    rec.stop_flow()
+    wait_consumed([w1, w2], rec, "phases b and c and the flow")
     e1 = assignment_events_after(w1, t_mark)
     e2 = w2.evs("assigned", "revoked")
     kept, moved = w1.owned(), w2.owned()
@@ -668,7 +748,7 @@ def scenario_cooperative(ctx):
     assert kept and not any(set(e["parts"]) & kept for e in w1.evs("revoked")), w1.evs("revoked")
     w2.terminate()
     w1.terminate()
-    check_history([w1, w2], rec, label="cooperative-sticky")
+    check_history([w1, w2], rec, label="cooperative-sticky", retried_commits=True)
 
 
 SCENARIOS = {

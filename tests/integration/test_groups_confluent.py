@@ -11,15 +11,16 @@ can be SIGKILLed; see groupwork.py for what it prints and for the checks.
    last commit, no partition owned twice;
 2. committed offsets survive a clean restart and kill -9 of the broker;
 3. two groups on one topic each get every record;
-4. static membership (group.instance.id): a member closed (no LeaveGroup for
-   static members) or SIGKILLed comes back within the session timeout, gets
-   its partitions back, and nobody else sees a rebalance;
+4. static membership (group.instance.id): each of three members is closed
+   (librdkafka sends no LeaveGroup for static members) or SIGKILLed and
+   comes back within the session timeout: it gets its partitions back,
+   DescribeGroups shows it as a member throughout, nobody else sees a
+   rebalance, and after a kill it reads on from its last commit. Then a
+   dynamic member joins and the group (led by a replacement) rebalances;
 5. cooperative-sticky: a second member joins and the first gives away only
    what moves (incremental revoke); it gets it back incrementally when the
    second leaves.
 """
-
-import time
 
 import pytest
 
@@ -82,20 +83,27 @@ def test_static_membership_rejoin_without_rebalance(gbroker, topic_name, tmp_pat
                        lambda: f"3 static members to share {nparts} partitions: "
                        f"{owned_map(cur.values())}", crew.workers)
             assert_partitioned(list(cur.values()), nparts, [2, 2, 2])
-            settled_events = {w.name: _rebalance_events(w) for w in cur.values()}
 
-            for i, how in ((2, "close"), (3, "kill")):
+            # Every instance is replaced once, so the first leader is too.
+            for i, how in ((2, "close"), (3, "kill"), (1, "close")):
                 old = cur[i]
                 others = [w for j, w in cur.items() if j != i]
                 before = {w.name: _rebalance_events(w) for w in others}
                 parts = old.snapshot()
-                t0 = time.time()
                 if how == "close":
                     # librdkafka sends no LeaveGroup for a static member (KIP-345)
                     old.terminate()
+                    t0 = old.sigterm_at
                 else:
                     # with records consumed but not committed, to be read again
                     gw.kill_with_uncommitted(old)
+                    t0 = old.killed_at
+                # Still a member (no LeaveGroup, session not expired), group Stable.
+                d = gw.describe_group(CLIENT, gbroker.bootstrap, group, topic)
+                want = {w.name: w.snapshot() for w in others}
+                want[old.name] = parts
+                assert (d["state"], d["members"]) == ("Stable", want), \
+                    f"after the {how} of static {old.name}: {d}, expected Stable with {want}"
                 new = member(i, 2)
                 cur[i] = new
                 wait_until(lambda: new.snapshot(), STATIC_SESSION_MS / 1000 + 30,
@@ -116,17 +124,31 @@ def test_static_membership_rejoin_without_rebalance(gbroker, topic_name, tmp_pat
                         (f"{how} + rejoin of static {old.name}: {w.name} saw a rebalance: "
                          f"{_rebalance_events(w)} (before: {before[w.name]})\n" + w.describe())
                 assert _rebalance_events(new) == [("assign", parts)], new.describe()
+                d = gw.describe_group(CLIENT, gbroker.bootstrap, group, topic)
+                want = {w.name: w.snapshot() for w in cur.values()}
+                assert (d["state"], d["members"]) == ("Stable", want), \
+                    f"after {new.name} took over: {d}, expected Stable with {want}"
+
+            # Nobody rebalanced: each replacement has its single assignment.
+            for w in cur.values():
+                assert _rebalance_events(w) == [("assign", w.snapshot())], \
+                    (w.name, _rebalance_events(w))
+            assert_partitioned(list(cur.values()), nparts, [2, 2, 2])
+
+            # A dynamic member joins: the group, led by a member that took over
+            # a static instance, rebalances over four.
+            dyn = crew.start("dyn", group)
+            members = list(cur.values()) + [dyn]
+            wait_until(lambda: settled(members, nparts), 60,
+                       lambda: f"4 members to share {nparts} partitions: "
+                       f"{owned_map(members)}", crew.workers)
+            assert_partitioned(members, nparts, [2, 2, 1, 1])
 
             produced = prod.stop()
             wait_until(lambda: all_consumed(produced, crew.workers), 60,
                        lambda: f"every record to be consumed; missing "
                        f"{missing(produced, crew.workers)[:10]}", crew.workers)
-            # Still nobody rebalanced: the first member is where it was when the
-            # group settled, the restarted ones have their single assignment.
-            for w in cur.values():
-                want = settled_events.get(w.name) or [("assign", w.snapshot())]
-                assert _rebalance_events(w) == want, (w.name, _rebalance_events(w), want)
-            for w in cur.values():
+            for w in members:
                 w.terminate()
         finally:
             prod.close()

@@ -16,7 +16,8 @@
  * auto.offset.reset=earliest, and processes at least once: every record is
  * printed, then the offsets of what was printed are committed synchronously
  * (after each poll batch, and in the rebalance callback before partitions are
- * given up). SIGTERM/SIGINT: commit, rd_kafka_consumer_close() (which revokes
+ * given up; a commit refused with REBALANCE_IN_PROGRESS is retried after the
+ * next poll). SIGTERM/SIGINT: commit, rd_kafka_consumer_close() (which revokes
  * the assignment and sends LeaveGroup unless the member is static), exit 0.
  *
  * stdout carries one JSON object per line, flushed at once ("t" is the wall
@@ -35,7 +36,9 @@
  *   {"ev":"closing","t":..} {"ev":"closed","err":"..","t":..}
  *
  * stdin commands, one per line: "nocommit" stops committing (processed
- * records stay uncommitted, also at close), "commit" resumes.
+ * records stay uncommitted, also at close), "commit" resumes. End of file on
+ * stdin stops the worker like SIGTERM, so it does not outlive the test
+ * process that started it.
  *
  * Exit status: 0 after a clean close, 2 on bad usage or configuration,
  * 1 if close failed.
@@ -170,9 +173,18 @@ static void commit_pending(rd_kafka_t *rk) {
 		printf("]");
 	}
 	end_line();
-	/* At least once: on failure the records are read again by the next owner. */
+	/* REBALANCE_IN_PROGRESS: a commit in CompletingRebalance (with the
+	 * cooperative protocol the member keeps consuming meanwhile); keep the
+	 * offsets of partitions still owned and commit them again after the next
+	 * poll. Otherwise (at least once) the records are read again by the next
+	 * owner. */
+	bool retry = err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+	for (int i = 0; i < l->cnt; i++)
+		if (l->elems[i].err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
+			retry = true;
 	for (int p = 0; p < MAX_PARTS; p++)
-		pending[p] = -1;
+		if (!(retry && owned[p]))
+			pending[p] = -1;
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -270,8 +282,9 @@ static void read_commands(void) {
 			return;
 		char c;
 		ssize_t n = read(0, &c, 1);
-		if (n <= 0) {
+		if (n <= 0) { /* the test process is gone: stop as on SIGTERM */
 			stdin_open = false;
+			stop_requested = 1;
 			return;
 		}
 		if (c != '\n') {
@@ -413,8 +426,10 @@ int main(int argc, char **argv) {
 	while (!stop_requested) {
 		read_commands();
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-		if (!m)
+		if (!m) {
+			commit_pending(rk); /* a retry, if any */
 			continue;
+		}
 		int n = 0;
 		do {
 			process(m);

@@ -21,7 +21,8 @@
 //   {"ev":"msg","p":P,"o":O,"v":"value"|null}
 //   {"ev":"commit","offsets":[[P,NEXT]]} / {"ev":"commit_failed","err":..,"offsets":[[P,NEXT,type]]}
 //   {"ev":"error","code":..,"err":..}   (consumer.events.CRASH, ...)
-//   {"ev":"nocommit"} / {"ev":"commit_on"}   stdin commands "nocommit" / "commit"
+//   {"ev":"nocommit"} / {"ev":"commit_on"}   stdin commands "nocommit" / "commit";
+//       end of file on stdin stops the worker like SIGTERM (it dies with the test)
 //   {"ev":"closing"} {"ev":"closed","err":null|..}
 // --instance-id is refused (exit 2): KafkaJS 2.2.4 has no static membership.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
@@ -111,6 +112,8 @@ process.stdin.on('data', (chunk) => {
   }
 })
 process.stdin.on('error', () => {})
+// End of file on stdin: the test process is gone; stop as on SIGTERM.
+process.stdin.on('end', () => close('stdin EOF'))
 
 async function close (sig) {
   if (closing) return
