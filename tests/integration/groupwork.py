@@ -605,6 +605,7 @@ class Producer:
 
     def start(self, per_tick=None, interval=0.1):
         per_tick = per_tick or self.nparts
+        self._stop.clear()
 
         def loop():
             while not self._stop.is_set():
