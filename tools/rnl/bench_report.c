@@ -64,18 +64,9 @@ static void figures(const bench_run_t *run, const bench_result_t *res, figures_t
 
 static void json_str(const char *key, const char *s, const char *sep)
 {
-	printf("\"%s\":\"", key);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	printf("\"%s", sep);
+	printf("\"%s\":", key);
+	rnl_json_str(s);
+	fputs(sep, stdout);
 }
 
 static void json_latency(const hist_t *h)

@@ -100,6 +100,8 @@ int rnl_take_verb(int argc, char **argv);
 
 /* Formats a duration in ms as "5s" or "2.5s" into buf. Returns buf. */
 const char *rnl_fmt_secs(int ms, char *buf, size_t size);
+/* Prints s as a JSON string to stdout (quotes, escapes); NULL prints null. */
+void rnl_json_str(const char *s);
 
 /* ---- commands ---- */
 int topic_main(rnl_ctx_t *ctx, int argc, char **argv);
