@@ -26,6 +26,7 @@ serves the module; the restart tests start their own.
 
 import itertools
 import struct
+import time
 import uuid
 
 import pytest
@@ -34,7 +35,7 @@ import harness
 from kwire import Conn, Reader, Writer, request_frame, uvarint
 
 API_OFFSET_COMMIT, API_OFFSET_FETCH = 8, 9
-API_JOIN_GROUP, API_SYNC_GROUP = 11, 14
+API_JOIN_GROUP, API_SYNC_GROUP, API_LEAVE_GROUP = 11, 14, 13
 API_DESCRIBE_GROUPS, API_LIST_GROUPS = 15, 16
 API_DELETE_GROUPS, API_OFFSET_DELETE = 42, 47
 
@@ -747,3 +748,43 @@ def test_offsets_survive(broker_factory, how):
     err, groups = list_groups(b.port, 4)
     assert groups.get(g) == ("", "Empty", None) and gone not in groups
     serving(b.port, t)
+
+
+# ---------------------------------------------------------------- expiry (offsets.retention.*)
+
+def test_offsets_expire_and_empty_groups_go(broker_factory):
+    """With the retention check every 200 ms: an offset committed with an
+    explicit v2 RetentionTimeMs of 300 ms disappears (and stays gone after a
+    restart: a tombstone was written), while one without keeps the broker's
+    7-day retention; a group that became Empty with no offsets is deleted
+    at the next check, as Kafka's cleanup does, and one with offsets stays."""
+    from kwire import leave_group_body, parse_leave_group
+    b = broker_factory(group_initial_rebalance_delay_ms=0, offsets_retention_check_interval_ms=200)
+    t = harness.unique_name("offw-exp")
+    b.create_topic(t, partitions=2)
+    g, bare, kept = gid("exp"), gid("bare"), gid("kept")
+    assert offset_commit(b.port, 2, g, [(t, 0, 11, "short", -1)], retention_ms=300) == [(t, 0, NONE)]
+    assert offset_commit(b.port, 2, g, [(t, 1, 22, "long", -1)]) == [(t, 1, NONE)]
+    for group, commit in ((bare, False), (kept, True)):
+        gen, member, _, _ = join_and_sync(b.port, group, [t], {t: [0, 1]})
+        if commit:
+            assert offset_commit(b.port, 2, group, [(t, 0, 5, "", -1)], generation=gen,
+                                 member=member) == [(t, 0, NONE)]
+        with Conn(b.port, timeout=harness.scaled(10)) as c:
+            c.send(request_frame(API_LEAVE_GROUP, 0, 7, leave_group_body(0, group, [(member, None)])))
+            assert parse_leave_group(c.recv_frame()[4:], 0)[0] == NONE
+    deadline = time.monotonic() + harness.scaled(10)
+    while time.monotonic() < deadline:
+        left = offset_fetch(b.port, 2, g, None)[1]
+        groups = list_groups(b.port, 4)[1]
+        if len(left) == 1 and bare not in groups:
+            break
+        time.sleep(0.1)
+    assert offset_fetch(b.port, 2, g, None) == (NONE, [(t, 1, 22, None, "long", NONE)])
+    groups = list_groups(b.port, 4)[1]
+    assert bare not in groups, groups
+    assert groups.get(kept) == ("consumer", "Empty", None), groups
+    b.restart()
+    assert offset_fetch(b.port, 2, g, None) == (NONE, [(t, 1, 22, None, "long", NONE)])
+    groups = list_groups(b.port, 4)[1]
+    assert bare not in groups and groups.get(kept) == ("consumer", "Empty", None), groups
