@@ -87,6 +87,13 @@ struct commit_job {
 
 /* --------------------------------------------------- coordinator thread */
 
+/* Every remaining partition answers err. */
+static void fail_all(struct commit_job *cj, int err)
+{
+	for (size_t i = 0; i < cj->n; i++)
+		*cj->cands[i].err = (int16_t)err;
+}
+
 static void on_committed(struct coord_job *job, int err)
 {
 	struct commit_job *cj = (struct commit_job *)job;
@@ -104,8 +111,7 @@ static void run_commit(struct coord_job *job)
 				      cj->generation_id, coord_now_ms(), out);
 	coord_step(out);
 	if (err != KAFKA_NONE) {
-		for (size_t i = 0; i < cj->n; i++)
-			*cj->cands[i].err = (int16_t)err;
+		fail_all(cj, err);
 		coord_finish(job);
 		return;
 	}
@@ -206,13 +212,6 @@ static int prepare(struct req *req, const struct offset_commit_request *rq, stru
 		if (check_topic(req, cj, expire, &rq->topics.items[i], &cj->resp->topics.items[i]) != 0)
 			return -1;
 	return 0;
-}
-
-/* Every remaining partition answers err (the coordinator is not there). */
-static void fail_all(struct commit_job *cj, int err)
-{
-	for (size_t i = 0; i < cj->n; i++)
-		*cj->cands[i].err = (int16_t)err;
 }
 
 void api_offset_commit(struct req *req)

@@ -125,7 +125,8 @@ static void on_durable(void *arg, int err)
  * would be read back as group or transaction state. */
 static bool produce_forbidden(const struct topic *t)
 {
-	return strcmp(t->name, "__consumer_offsets") == 0 || strcmp(t->name, "__transaction_state") == 0;
+	return t->internal && (strcmp(t->name, "__consumer_offsets") == 0 ||
+			       strcmp(t->name, "__transaction_state") == 0);
 }
 
 static void produce_topic(struct req *req, struct produce_ctx *ctx,

@@ -28,7 +28,6 @@
 
 #include "api/api.h"
 #include "broker.h"
-#include "group/gmsg.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/evloop.h"
@@ -45,11 +44,6 @@ int64_t coord_wall_to_mono(int64_t wall_ms) { return clock_mono_ms() - (clock_wa
 
 struct gcoord *coord_groups(void) { return g_coord.gc; }
 struct offstore *coord_offsets(void) { return g_coord.os; }
-
-int32_t coord_partition_for(const char *group_id)
-{
-	return gmsg_partition_for(group_id, g_broker->cfg.offsets_topic_num_partitions);
-}
 
 struct group_out *coord_out(void)
 {

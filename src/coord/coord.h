@@ -86,9 +86,6 @@ void coord_stop(void);
  * answers COORDINATOR_NOT_AVAILABLE itself. */
 int coord_submit(struct coord_job *job);
 
-/* The partition of __consumer_offsets that holds a group (Kafka's hash;
- * gmsg_partition_for with offsets.topic.num.partitions). Any thread. */
-int32_t coord_partition_for(const char *group_id);
 /* Creates __consumer_offsets when it does not exist yet. Any thread (blocks
  * for one metadata-log fdatasync the first time). Returns a Kafka code:
  * NONE, or COORDINATOR_NOT_AVAILABLE when it cannot be created. */

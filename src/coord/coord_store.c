@@ -2,7 +2,7 @@
  * coord_store.c — the coordinator's durable state in __consumer_offsets.
  *
  * Writes: every change is one record batch appended to the group's
- * partition (coord_partition_for) through the ordinary partition log, in
+ * partition (gmsg_partition_for over the topic's partition count) through the ordinary partition log, in
  * Kafka's record format (gmsg.h):
  *   - offset commits, offset deletions and group deletions wait for the
  *     batch to be on stable storage (plog_when_durable: the flusher's group
@@ -142,11 +142,9 @@ static struct plog *group_log(const char *group, struct topic **t)
 	*t = meta_topic_find(g_broker->meta, COORD_TOPIC, strlen(COORD_TOPIC));
 	if (!*t)
 		return NULL;
-	int32_t p = coord_partition_for(group);
-	if (p >= (*t)->npartitions) { /* the topic was made with another partition count */
-		p = gmsg_partition_for(group, (*t)->npartitions);
-	}
-	return (*t)->parts[p]->log;
+	/* The topic's own count, not the config's: they differ when
+	 * offsets.topic.num.partitions changed after the topic was made. */
+	return (*t)->parts[gmsg_partition_for(group, (*t)->npartitions)]->log;
 }
 
 /* Appends r as one batch to the group's partition. Returns a Kafka code;

@@ -13,6 +13,8 @@ sanitizer report. On failure (or RUNNEL_KEEP=1) the broker's folder (data dir
 and runnel.log) is kept and its path printed; otherwise it is removed.
 """
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -147,3 +149,23 @@ def _broker_health():
 def topic_name(request):
     base = request.node.name
     return lambda suffix="t": harness.unique_name(f"{base}-{suffix}")
+
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+
+
+@pytest.fixture(scope="session")
+def node():
+    """The node binary, with KafkaJS 2.2.4 installed in tests/integration/node
+    (`npm ci` from package-lock.json on first use)."""
+    exe = shutil.which("node")
+    if exe is None:
+        pytest.fail("node is not installed")
+    if not (NODE_DIR / "node_modules" / "kafkajs" / "package.json").exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("tests/integration/node/node_modules missing and npm not installed")
+        harness.run([npm, "ci", "--no-audit", "--no-fund"], cwd=str(NODE_DIR), timeout=300)
+    version = json.loads((NODE_DIR / "node_modules" / "kafkajs" / "package.json").read_text())["version"]
+    assert version == "2.2.4", f"kafkajs {version} installed, 2.2.4 expected (run npm ci in {NODE_DIR})"
+    return exe

@@ -832,3 +832,26 @@ class ScenarioRunner:
     def wait_all(self, timeout=30):
         for th in self.threads.values():
             self._serve(th, time.monotonic() + timeout)
+
+
+BROKER_CONF = {"group.initial.rebalance.delay.ms": 300}
+
+
+def run_scenarios(request, broker_factory, spawn, client):
+    """Body of a client module's `scenarios` fixture: starts every scenario
+    the module's collected (and not skipped) tests ask for, concurrently —
+    restart on a broker of its own, the rest on one shared broker — yields
+    the runner, and cleans up the workers afterwards."""
+    wanted = [it.originalname[len("test_"):] for it in request.session.items
+              if it.module is request.module and it.originalname[len("test_"):] in SCENARIOS
+              and not it.get_closest_marker("skip")]
+    runner = ScenarioRunner()
+    try:
+        shared = broker_factory(BROKER_CONF, name="groups") if set(wanted) - {"restart"} else None
+        for name in wanted:
+            b = broker_factory(BROKER_CONF, name="restart") if name == "restart" else shared
+            runner.start(name, Ctx(name, b, spawn, client, runner))
+        yield runner
+    finally:
+        spawn.cleanup()
+        runner.wait_all()

@@ -21,7 +21,6 @@ import groupwork_proc as gp
 from harness import HERE, run
 
 SRC = HERE / "c" / "rdk_group.c"
-BROKER_CONF = {"group.initial.rebalance.delay.ms": 300}
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +36,9 @@ def rdk_group(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scenarios(request, _module_broker_factory, rdk_group, tmp_path_factory):
-    wanted = [it.originalname[len("test_"):] for it in request.session.items
-              if it.module is request.module and it.originalname[len("test_"):] in gp.SCENARIOS]
     logdir = tmp_path_factory.mktemp("groups-c")
     spawn = gp.Spawner("c", [rdk_group], logdir, logdir)
-    runner = gp.ScenarioRunner()
-    try:
-        shared = _module_broker_factory(BROKER_CONF, name="groups") if set(wanted) - {"restart"} else None
-        for name in wanted:
-            b = _module_broker_factory(BROKER_CONF, name="restart") if name == "restart" else shared
-            runner.start(name, gp.Ctx(name, b, spawn, "c", runner))
-        yield runner
-    finally:
-        spawn.cleanup()
-        runner.wait_all()
+    yield from gp.run_scenarios(request, _module_broker_factory, spawn, "c")
 
 
 def test_rebalance(scenarios):

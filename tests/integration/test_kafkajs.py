@@ -10,7 +10,6 @@ package-lock.json) if it is missing."""
 import base64
 import json
 import random
-import shutil
 import time
 
 import pytest
@@ -19,21 +18,6 @@ import harness
 from harness import HERE, run
 
 NODE_DIR = HERE / "node"
-
-
-@pytest.fixture(scope="session")
-def node():
-    exe = shutil.which("node")
-    if exe is None:
-        pytest.fail("node is not installed")
-    if not (NODE_DIR / "node_modules" / "kafkajs" / "package.json").exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("tests/integration/node/node_modules missing and npm not installed")
-        run([npm, "ci", "--no-audit", "--no-fund"], cwd=str(NODE_DIR), timeout=300)
-    version = json.loads((NODE_DIR / "node_modules" / "kafkajs" / "package.json").read_text())["version"]
-    assert version == "2.2.4", f"kafkajs {version} installed, 2.2.4 expected (run npm ci in {NODE_DIR})"
-    return exe
 
 
 def run_script(node, script, plan, tmp_path, timeout=90):
