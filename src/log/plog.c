@@ -476,6 +476,13 @@ void plog_set_config(struct plog *pl, const struct plog_config *cfg)
 	pthread_mutex_unlock(&pl->mu);
 }
 
+void plog_get_config(struct plog *pl, struct plog_config *out)
+{
+	pthread_mutex_lock(&pl->mu);
+	*out = pl->cfg;
+	pthread_mutex_unlock(&pl->mu);
+}
+
 /* ========================================================= time lookups */
 
 /* The first record of batch h (at pos) with timestamp >= ts: 1 and the

@@ -53,6 +53,16 @@ struct plog_config {
 	int64_t flush_messages;         /* flush after this many unflushed records (INT64_MAX: never) */
 	int64_t flush_ms;               /* flush data older than this (-1: never by time) */
 	bool log_append_time;           /* message.timestamp.type=LogAppendTime */
+	/* ---- lifecycle (retention.c, cleaner.c); Kafka's topic keys in comments */
+	bool cleanup_delete;            /* cleanup.policy contains "delete" */
+	bool cleanup_compact;           /* cleanup.policy contains "compact" */
+	int64_t retention_ms;           /* retention.ms; -1: no time limit */
+	int64_t retention_bytes;        /* retention.bytes; -1: no size limit */
+	int64_t file_delete_delay_ms;   /* file.delete.delay.ms */
+	int64_t delete_retention_ms;    /* delete.retention.ms (tombstones kept this long) */
+	int64_t min_compaction_lag_ms;  /* min.compaction.lag.ms */
+	int64_t max_compaction_lag_ms;  /* max.compaction.lag.ms (INT64_MAX: none) */
+	double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio */
 };
 
 struct plog_append_result {
@@ -117,9 +127,52 @@ int plog_offset_for_time(struct plog *pl, int64_t ts, int64_t *offset, int64_t *
  * with the largest timestamp; *offset = -1 on an empty log. */
 int plog_max_timestamp(struct plog *pl, int64_t *offset, int64_t *timestamp);
 
-/* Replaces the partition's settings (a topic config change). Applies to
- * later appends and rolls; existing index files keep their size limit. */
+/* Replaces the partition's settings (a topic config change). Applies at
+ * once: to later appends and rolls, and to the next retention check and
+ * cleaner pass; existing index files keep their size limit. */
 void plog_set_config(struct plog *pl, const struct plog_config *cfg);
+/* A copy of the partition's current settings. */
+void plog_get_config(struct plog *pl, struct plog_config *out);
+
+/* ------------------------------------------------ lifecycle (retention.c) */
+
+/* DeleteRecords: moves the log start offset up to offset (-1 = the high
+ * watermark, as Kafka). Whole segments below the new start are deleted
+ * (asynchronously, after file.delete.delay.ms); the start offset is made
+ * durable (log-start-offset-checkpoint) before this returns. Returns
+ * KAFKA_NONE with *low_watermark = the new log start offset,
+ * KAFKA_OFFSET_OUT_OF_RANGE when offset > high watermark or < -1, or
+ * KAFKA_KAFKA_STORAGE_ERROR. A lower offset than the current start is a
+ * no-op (answers the current start). Any thread; blocks for an fsync. */
+int plog_delete_records(struct plog *pl, int64_t offset, int64_t *low_watermark);
+
+/* One retention pass over pl (the janitor calls it every
+ * log.retention.check.interval.ms): with cleanup.policy containing delete,
+ * removes whole non-active segments from the head while retention.ms
+ * (segment's largest timestamp older than now_ms - retention.ms) or
+ * retention.bytes (log size minus the segment still over the limit) says
+ * so; also removes segments wholly below the log start offset. Returns the
+ * number of segments removed, or -1 on an I/O error (partition failed). */
+int plog_retention_run(struct plog *pl, int64_t now_ms);
+
+/* ------------------------------------------------------ compaction (cleaner.c) */
+
+/* Cleaner settings (broker-wide, Kafka's log.cleaner.* keys). */
+struct cleaner_config {
+	bool enable;                    /* log.cleaner.enable */
+	int32_t threads;                /* log.cleaner.threads */
+	int64_t dedupe_buffer_size;     /* log.cleaner.dedupe.buffer.size: offset map bytes, all threads */
+	int32_t io_buffer_size;         /* log.cleaner.io.buffer.size */
+	double io_max_bytes_per_second; /* log.cleaner.io.max.bytes.per.second (throttle) */
+	int64_t backoff_ms;             /* log.cleaner.backoff.ms: sleep when nothing to clean */
+};
+/* Cleaner statistics, for tests and logs. */
+struct cleaner_stats {
+	int64_t passes;                 /* completed cleanings of a partition */
+	int64_t bytes_read, bytes_written;
+	int64_t records_removed;
+	int64_t last_pass_ms;           /* wall ms of the last completed pass, -1 none */
+};
 
 /* Flushes everything now (fdatasync), on the calling thread. */
 int plog_flush(struct plog *pl);
@@ -155,5 +208,16 @@ int logdir_checkpoint(struct logdir *ld);
  * flusher, writes the checkpoint and — when no partition failed — the
  * clean-shutdown marker. */
 void logdir_close(struct logdir *ld);
+/* Starts the janitor thread: a retention pass over every open partition each
+ * check_interval_ms (log.retention.check.interval.ms), and removal of
+ * deleted segment files once their file.delete.delay.ms has passed.
+ * Stopped by logdir_close. Returns 0 or -1 (errno). */
+int logdir_start_janitor(struct logdir *ld, int64_t check_interval_ms);
+/* Starts the log cleaner threads (compaction of partitions whose
+ * cleanup.policy contains compact). Stopped by logdir_close. Returns 0 or
+ * -1 (errno); does nothing when cc->enable is false. */
+int logdir_start_cleaner(struct logdir *ld, const struct cleaner_config *cc);
+/* Sum of the cleaner statistics so far. */
+void logdir_cleaner_stats(struct logdir *ld, struct cleaner_stats *out);
 const char *logdir_path(const struct logdir *ld);
 #endif

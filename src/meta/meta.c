@@ -163,6 +163,19 @@ static void plog_config_of(struct meta *m, const struct topic *t, struct plog_co
 	pc->flush_ms = flush_ms == INT64_MAX ? -1 : flush_ms;
 	meta_topic_config_get(m, t, "message.timestamp.type", ts, sizeof ts, &is_default);
 	pc->log_append_time = strcmp(ts, "LogAppendTime") == 0;
+	char pol[64];
+	meta_topic_config_get(m, t, "cleanup.policy", pol, sizeof pol, &is_default);
+	pc->cleanup_delete = strstr(pol, "delete") != NULL;
+	pc->cleanup_compact = strstr(pol, "compact") != NULL;
+	pc->retention_ms = config_num(m, t, "retention.ms");
+	pc->retention_bytes = config_num(m, t, "retention.bytes");
+	pc->file_delete_delay_ms = config_num(m, t, "file.delete.delay.ms");
+	pc->delete_retention_ms = config_num(m, t, "delete.retention.ms");
+	pc->min_compaction_lag_ms = config_num(m, t, "min.compaction.lag.ms");
+	pc->max_compaction_lag_ms = config_num(m, t, "max.compaction.lag.ms");
+	char ratio[64];
+	meta_topic_config_get(m, t, "min.cleanable.dirty.ratio", ratio, sizeof ratio, &is_default);
+	pc->min_cleanable_dirty_ratio = atof(ratio);
 }
 
 /* Checks CreateTopics configs (value NULL is refused, as Kafka does).

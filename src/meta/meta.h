@@ -38,9 +38,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log/plog.h"
+
 struct config;
 struct logdir;
-struct plog;
+
+/* The effective settings of one topic version, parsed once when the
+ * version is made: for each key the topic override, else the dynamic broker
+ * config (this node), else the dynamic cluster-wide default, else the
+ * static broker config (file, --override), else Kafka's default. A change of
+ * any of those publishes new versions, so readers never parse strings on
+ * the hot path and a request sees one consistent set. */
+struct topic_cfg {
+	struct plog_config log;      /* everything the partition log uses */
+	int32_t max_message_bytes;   /* max.message.bytes */
+	int8_t compression;          /* compression.type: -1 producer, else enum
+				      * batch_codec (0 = uncompressed) */
+	int32_t compression_level;   /* compression.<codec>.level of that codec;
+				      * INT32_MIN: the codec's default */
+	int64_t ts_before_max_ms;    /* message.timestamp.before.max.ms (INT64_MAX: none) */
+	int64_t ts_after_max_ms;     /* message.timestamp.after.max.ms (INT64_MAX: none) */
+};
 
 struct kv { char *key; char *value; };  /* value NULL = null */
 
@@ -59,6 +77,7 @@ struct topic {
 	struct partition **parts;/* owned array of owned partitions */
 	struct kv *configs;      /* owned topic-level overrides */
 	size_t nconfigs;
+	struct topic_cfg cfg;    /* effective settings of this version (above) */
 	bool internal;           /* name starts with "__" */
 	atomic_int refs;         /* image holds one (on the newest version); lookups add
 				  * one each; a replaced version holds one on its successor */
@@ -124,6 +143,34 @@ int meta_partitions_create(struct meta *m, struct topic *t, int32_t total, bool 
  * open plogs at the next start. */
 int meta_topic_config_set(struct meta *m, struct topic *t, const char *key, const char *value,
 			  char *err, size_t errlen);
+/* Config changes (AlterConfigs, IncrementalAlterConfigs). op is Kafka's
+ * IncrementalAlterConfigs OpType. APPEND/SUBTRACT apply to list keys only
+ * (cleanup.policy); SET with a NULL value is refused. */
+enum cfg_op { CFG_OP_SET = 0, CFG_OP_DELETE = 1, CFG_OP_APPEND = 2, CFG_OP_SUBTRACT = 3 };
+struct cfg_change { const char *key; const char *value; int op; };
+
+/* Applies changes to a topic's overrides as one unit: all are validated
+ * first (INVALID_CONFIG naming the key and the reason; nothing applied),
+ * then written to the metadata log and published as one new version whose
+ * settings reach the partition logs at once (plog_set_config). replace_all
+ * (AlterConfigs): every override not SET by ch is removed. validate_only:
+ * check only. Returns NONE, INVALID_CONFIG, INVALID_REQUEST (bad op, a key
+ * twice), UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR. Any thread;
+ * blocks for one fdatasync. */
+int meta_topic_configs_alter(struct meta *m, struct topic *t, const struct cfg_change *ch, size_t n,
+			     bool replace_all, bool validate_only, char *err, size_t errlen);
+/* The same for dynamic broker configs: of this node (cluster_default false,
+ * resource name = our node id) or the cluster-wide default (resource name
+ * ""). Only keys Kafka lets change at run time are accepted (the broker
+ * synonyms of topic keys and the log cleaner's); others get INVALID_CONFIG
+ * "Cannot update these configs dynamically". Every topic without its own
+ * override follows at once. */
+int meta_broker_configs_alter(struct meta *m, bool cluster_default, const struct cfg_change *ch,
+			      size_t n, bool replace_all, bool validate_only, char *err, size_t errlen);
+/* A copy of the dynamic broker overrides (caller frees with meta_kv_free). */
+struct kv *meta_broker_configs(struct meta *m, bool cluster_default, size_t *n);
+void meta_kv_free(struct kv *v, size_t n);
+
 /* The effective value of a topic config key (override or broker default),
  * written to out; *is_default set when no override exists. Reads only t's
  * own (immutable) version: any thread, no lock. */

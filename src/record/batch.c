@@ -156,8 +156,12 @@ int batch_next_record(const uint8_t *payload, size_t len, size_t *pos, struct re
 		return -1;
 	struct rd body = rd_sub(&r, (size_t)rec_len);
 	struct record_view tmp;
-	if (!rec_body(&body, rec ? rec : &tmp))
+	if (rec == NULL)
+		rec = &tmp;
+	if (!rec_body(&body, rec))
 		return -1;
+	rec->raw = payload + *pos;
+	rec->raw_len = (size_t)(r.p - payload) - *pos;
 	*pos = (size_t)(r.p - payload);
 	return 0;
 }

@@ -102,10 +102,50 @@ struct record_view {
 	int32_t value_len; const uint8_t *value; /* value_len -1: null */
 	int32_t headers_count;
 	const uint8_t *headers; size_t headers_len; /* raw header bytes */
+	const uint8_t *raw; size_t raw_len;   /* the whole record, its Length varint included:
+					       * copying raw spans rebuilds a payload */
 };
 /* Iterates the records of an uncompressed batch's payload. Returns 0 and
  * fills *rec, 1 at the end, -1 on malformed input. *pos starts at 0. */
 int batch_next_record(const uint8_t *payload, size_t len, size_t *pos, struct record_view *rec);
+
+/* ---- any codec (record/codec.c does the compression) ---- */
+
+/* Validation options. batch_validate(p, n, out) is batch_validate_opts with
+ * all of them zero. */
+struct batch_check_opts {
+	size_t max_uncompressed;  /* > 0: decompress a compressed batch (at most
+				   * this many bytes, else RECORD_LIST_TOO_LARGE,
+				   * without allocating more) and check its records
+				   * as an uncompressed batch's; 0: header and CRC only */
+	bool stored;              /* a batch read back from a log: compaction may have
+				   * left fewer records than LastOffsetDelta + 1
+				   * (count <= delta + 1, offset deltas increasing,
+				   * within [0, delta]) */
+};
+int batch_validate_opts(const uint8_t *p, size_t n, const struct batch_check_opts *o,
+			struct batch_hdr *out);
+
+/* The records of the batch at p (n bytes, CRC already checked): for an
+ * uncompressed batch *recs points into p and *owned is NULL; for a
+ * compressed one they are decompressed into *owned (malloc'd, caller
+ * frees), at most limit bytes. Returns KAFKA_NONE, KAFKA_CORRUPT_MESSAGE
+ * (payload does not decompress), KAFKA_RECORD_LIST_TOO_LARGE (past limit),
+ * KAFKA_UNSUPPORTED_COMPRESSION_TYPE. Walk them with batch_next_record. */
+int batch_records(const uint8_t *p, size_t n, size_t limit, const uint8_t **recs, size_t *len,
+		  uint8_t **owned);
+
+/* Builds a batch from a header template and a records payload (count
+ * records, concatenated raw records as batch_next_record walks them),
+ * compressed with codec at level (INT32_MIN: the codec's default). Taken
+ * from tmpl: BaseOffset, PartitionLeaderEpoch, the attribute bits other
+ * than the codec, LastOffsetDelta, BaseTimestamp, MaxTimestamp, ProducerId,
+ * ProducerEpoch, BaseSequence. Set here: BatchLength, Magic 2, the codec
+ * bits, RecordsCount, CRC. Returns malloc'd bytes (*outlen set), or NULL
+ * with *err = KAFKA_UNSUPPORTED_COMPRESSION_TYPE / KAFKA_UNKNOWN_SERVER_ERROR
+ * (out of memory). Any thread. */
+uint8_t *batch_assemble(const struct batch_hdr *tmpl, enum batch_codec codec, int level,
+			const uint8_t *recs, size_t len, int32_t count, size_t *outlen, int *err);
 
 /* Builds an uncompressed batch with the given records (keys/values may be
  * NULL, or hold NULL entries: null key/value), for tests and internal
