@@ -283,6 +283,17 @@ struct logdir {
 	bool any_failed;            /* a partition closed with a sticky error; mu */
 };
 
+/* Segment deletion shared by retention (retention.c) and the cleaner
+ * (cleaner.c): the caller has already taken seg out of pl->segs under
+ * pl->mu and hands over that reference. Renames the segment's three files
+ * to "<name>.deleted" at once (so a restart never sees them as live; recovery
+ * removes ".deleted" leftovers) and queues them for unlinking by the janitor
+ * once delay_ms (file.delete.delay.ms) has passed. In-flight reads keep
+ * working through their filerefs. Implemented in retention.c. Any thread;
+ * must not hold pl->mu (takes logdir.mu). */
+void logdir__delete_segment_later(struct logdir *ld, struct plog *pl, struct segment *seg,
+				  int64_t delay_ms);
+
 /* Removes the doomed directories queued so far (flusher thread). */
 void logdir__reap(struct logdir *ld);
 /* Splits a partition dir name "<topic>-<partition>" at the last '-' (topic
