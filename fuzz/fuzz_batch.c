@@ -10,10 +10,16 @@
  *     after the broker's in-place rewrites (offset, epoch, LogAppendTime);
  *  2. as one batch whose BatchLength and CRC are repaired first, so that
  *     mutations reach the record walk instead of stopping at the CRC;
- *  3. as a bare records payload for batch_next_record.
+ *  3. as a bare records payload for batch_next_record;
+ *  4. the repaired batch through batch_validate_opts with decompression
+ *     (limit 1 MiB) and in stored mode.
  * Beyond "no crash, no sanitizer report", it checks invariants and aborts
  * when one breaks: an accepted batch stays valid after the rewrites, and
- * an accepted uncompressed batch yields exactly RecordsCount records.
+ * an accepted uncompressed batch yields exactly RecordsCount records; a
+ * batch accepted with decompression yields exactly RecordsCount records
+ * too, and rebuilt in another codec (batch_assemble) is accepted again
+ * with the same records; whatever the deep check accepts, the stored mode
+ * accepts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,6 +76,43 @@ static int on_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h)
 	return KAFKA_NONE;
 }
 
+/* Deep validation (4): decompress, count, rebuild in another codec. */
+static void check_deep(const uint8_t *p, size_t n)
+{
+	static const struct batch_check_opts deep = { 1 << 20, false }, stored = { 1 << 20, true };
+	struct batch_hdr h;
+	int rc = batch_validate_opts(p, n, &deep, &h);
+	int rs = batch_validate_opts(p, n, &stored, NULL);
+	if (rc == KAFKA_NONE && rs != KAFKA_NONE)
+		abort(); /* stored mode only relaxes */
+	if (rc != KAFKA_NONE)
+		return;
+	const uint8_t *recs;
+	size_t len;
+	uint8_t *owned;
+	if (batch_records(p, n, 1 << 20, &recs, &len, &owned) != KAFKA_NONE ||
+	    walk_records(recs, len) != h.records_count)
+		abort();
+	int codec = h.attributes & BATCH_ATTR_CODEC_MASK;
+	enum batch_codec other = (enum batch_codec)((codec + 1 + n % 4) % 5);
+	size_t blen;
+	int err;
+	uint8_t *b = batch_assemble(&h, other, INT32_MIN, recs, len, h.records_count, &blen, &err);
+	struct batch_hdr h2;
+	const uint8_t *recs2;
+	size_t len2;
+	uint8_t *owned2;
+	if (b == NULL || batch_validate_opts(b, blen, &deep, &h2) != KAFKA_NONE ||
+	    h2.records_count != h.records_count || h2.max_timestamp != h.max_timestamp ||
+	    (h2.attributes & BATCH_ATTR_CODEC_MASK) != (int)other ||
+	    batch_records(b, blen, 1 << 20, &recs2, &len2, &owned2) != KAFKA_NONE ||
+	    len2 != len || memcmp(recs2, recs, len) != 0)
+		abort();
+	free(owned2);
+	free(b);
+	free(owned);
+}
+
 static void put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
@@ -97,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct batch_hdr h;
 		if (batch_validate(copy, size, &h) == KAFKA_NONE)
 			check_accepted(copy, size, &h);
+		check_deep(copy, size);
 	}
 	(void)batch_validate(data, size, NULL);
 

@@ -14,7 +14,8 @@
  *  2. split at its first '=' into a key and a value (no '=': the whole
  *     input is the key and the value is NULL; bytes after a NUL are
  *     ignored, as in a C string): config_set on the configuration loaded
- *     in 1, plus topic_config_validate and topic_config_default.
+ *     in 1, plus config_value_check (dynamic broker configs),
+ *     topic_config_validate and topic_config_default.
  * After each step it checks what the parser stored: every primary key's
  * current value, formatted by config_value_text, must be accepted again by
  * config_set on a fresh configuration and read back as the same text (a
@@ -120,6 +121,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_config(&c);
 
 	char out[1024];
+	const struct config_key *bk = config_key_find(key);
+	if (bk != NULL && val != NULL && config_value_check(bk, val, err, sizeof err) != 0)
+		check_text(err, sizeof err); /* a dynamic broker config's check */
 	if (topic_config_validate(key, val, err, sizeof err) != 0)
 		check_text(err, sizeof err);
 	else if (topic_config_key_find(key) == NULL)

@@ -102,6 +102,9 @@ static void fold(struct replay *st, const struct mrec *r)
 		break;
 	case MREC_TOPIC:
 		check_str(r->name, 0);
+		/* fall through: the config pairs */
+	case MREC_TOPIC_CONFIGS:
+	case MREC_BROKER_CONFIGS:
 		if (r->nconfigs > 0 && r->configs == NULL)
 			abort();
 		for (size_t i = 0; i < r->nconfigs; i++) {

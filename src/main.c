@@ -199,6 +199,18 @@ static int main_open(struct broker *b, const char *dir)
 		log_error("main", "cannot open metadata: %s", err);
 		return -1;
 	}
+	/* Retention and compaction run from here on; a broker that cannot
+	 * keep its logs within their configured bounds does not start. */
+	if (logdir_start_janitor(b->logdir, b->cfg.log_retention_check_interval_ms) != 0) {
+		log_error("main", "cannot start the retention janitor: %s", strerror(errno));
+		return -1;
+	}
+	struct cleaner_config cc;
+	meta_cleaner_config(b->meta, &cc); /* static config under dynamic broker overrides */
+	if (logdir_start_cleaner(b->logdir, &cc) != 0) {
+		log_error("main", "cannot start the log cleaner: %s", strerror(errno));
+		return -1;
+	}
 	/* Groups and committed offsets are loaded before anyone can ask. */
 	if (coord_start() != 0) {
 		log_error("main", "cannot start the group coordinator");

@@ -62,8 +62,18 @@ void api_list_offsets(struct req *req);
 void api_offset_for_leader_epoch(struct req *req);
 void api_create_topics(struct req *req);
 void api_delete_topics(struct req *req);
+void api_delete_records(struct req *req);
 void api_create_partitions(struct req *req);
 void api_describe_configs(struct req *req);
+void api_alter_configs(struct req *req);
+void api_incremental_alter_configs(struct req *req);
+/* One TOPIC or BROKER resource of AlterConfigs (replace_all) or
+ * IncrementalAlterConfigs: checks the name and applies ch through the
+ * meta. Returns a Kafka code with the message (possibly "") in msg.
+ * (alter_configs.c) */
+struct cfg_change;
+int api_alter_resource(struct req *req, int8_t type, kstr name, const struct cfg_change *ch, size_t n,
+		       bool replace_all, bool validate_only, char *msg, size_t msglen);
 void api_describe_cluster(struct req *req);
 /* consumer groups (src/coord does the work on its own thread) */
 void api_find_coordinator(struct req *req);

@@ -2,31 +2,36 @@
  * describe_configs.c — DescribeConfigs (key 32).
  *
  * Resources (ResourceType), as Kafka's ConfigHelper answers them:
- *   2 TOPIC          every topic-level key (topic_config_keys[]): the
- *                    topic's override (TOPIC_CONFIG), else the broker's
- *                    value for it (STATIC_BROKER_CONFIG when that broker key
- *                    or an alias of it was set in the file or an override,
- *                    else DEFAULT_CONFIG). Unknown topic:
+ *   2 TOPIC          every topic-level key (topic_config_keys[]) with its
+ *                    effective value and where it comes from, in Kafka's
+ *                    precedence: the topic's override (DYNAMIC_TOPIC_CONFIG
+ *                    1), the broker synonym's dynamic config of this node
+ *                    (DYNAMIC_BROKER_CONFIG 2), its dynamic cluster default
+ *                    (DYNAMIC_DEFAULT_BROKER_CONFIG 3), the static broker
+ *                    config (STATIC_BROKER_CONFIG 4: file or --override), or
+ *                    the default (DEFAULT_CONFIG 5). Unknown topic:
  *                    UNKNOWN_TOPIC_OR_PARTITION; illegal name:
  *                    INVALID_TOPIC_EXCEPTION.
  *   4 BROKER         name = our node id: every broker key (config_keys[])
- *                    with its current value; name "": the dynamic default
- *                    broker configs, of which we have none (empty list, as
- *                    Kafka with none set). Other ids: INVALID_REQUEST.
+ *                    with its current value, sources as above without the
+ *                    topic's; read_only is false exactly for the keys that
+ *                    change at run time. Name "": the dynamic cluster-wide
+ *                    defaults that are set (DYNAMIC_DEFAULT_BROKER_CONFIG).
+ *                    Other ids: INVALID_REQUEST.
  *   8 BROKER_LOGGER  name = our node id: one logger, "root", at runnel's
- *                    log level (DYNAMIC_BROKER_LOGGER_CONFIG); read-only, as
- *                    we serve no IncrementalAlterConfigs.
+ *                    log level (DYNAMIC_BROKER_LOGGER_CONFIG).
  *   other            INVALID_REQUEST "Unsupported resource type: N".
  * Errors are per resource; the others are still answered.
  *
  * ConfigurationKeys null or empty = every key; names we do not know are
  * left out silently (Kafka filters the same way).
  *
- * Synonyms (v1+, when IncludeSynonyms), in precedence order: the topic
- * override; then each broker alias that was set explicitly
- * (STATIC_BROKER_CONFIG), highest precedence first (log.retention.ms,
- * .minutes, .hours); then the built-in default (DEFAULT_CONFIG) of the
- * first alias that has one.
+ * Synonyms (v1+, when IncludeSynonyms), in precedence order
+ * (meta_config_synonyms): the topic override; the broker synonym's dynamic
+ * node and dynamic default entries; each broker alias that was set
+ * explicitly (STATIC_BROKER_CONFIG), highest precedence first
+ * (log.retention.ms, .minutes, .hours); then the built-in default
+ * (DEFAULT_CONFIG) of the lowest alias (log.retention.hours), as Kafka.
  * ConfigSource is the first synonym's source. Sensitive values are null.
  * v0 has IsDefault instead of ConfigSource: the Java client maps it back to
  * DEFAULT_CONFIG, else STATIC_BROKER_CONFIG (broker) / TOPIC_CONFIG (topic),
@@ -54,8 +59,9 @@ typedef struct describe_configs_response_describe_configs_synonym synonym;
 
 enum { RES_TOPIC = 2, RES_BROKER = 4, RES_BROKER_LOGGER = 8 };
 enum {
-	SRC_TOPIC = 1, SRC_STATIC_BROKER = 4, SRC_DEFAULT = 5, SRC_BROKER_LOGGER = 6,
+	SRC_TOPIC = 1, SRC_DYNAMIC_DEFAULT = 3, SRC_DEFAULT = 5, SRC_BROKER_LOGGER = 6,
 };
+#define SYN_MAX 16
 /* DescribeConfigsResponse.ConfigType */
 enum {
 	CT_UNKNOWN = 0, CT_BOOLEAN = 1, CT_STRING = 2, CT_INT = 3, CT_SHORT = 4, CT_LONG = 5,
@@ -75,7 +81,10 @@ struct ask {
 /* One-line documentation of the topic-level keys (IncludeDocumentation). */
 static const struct { const char *name, *doc; } topic_docs[] = {
 	{ "cleanup.policy", "delete (by retention), compact (latest value per key), or both" },
+	{ "compression.gzip.level", "gzip level when the broker compresses: 1..9, or -1 for zlib's default" },
+	{ "compression.lz4.level", "lz4 level when the broker compresses (1..17)" },
 	{ "compression.type", "Compression of stored batches; producer = as the producer sent them" },
+	{ "compression.zstd.level", "zstd level when the broker compresses (-131072..22)" },
 	{ "delete.retention.ms", "How long delete tombstones are kept in a compacted topic (ms)" },
 	{ "file.delete.delay.ms", "Delay before a deleted segment's files are removed (ms)" },
 	{ "flush.messages", "Force an fsync after this many unflushed messages" },
@@ -138,80 +147,34 @@ static bool wanted(const res_req *res, const char *name)
 	return false;
 }
 
-/* The next lower-precedence alias of k (log.retention.minutes for
- * log.retention.ms), or NULL. */
-static const struct config_key *alias_below(const struct config_key *k)
-{
-	for (size_t i = 0; i < config_nkeys; i++)
-		if (config_keys[i].overridden_by && strcmp(config_keys[i].overridden_by, k->name) == 0)
-			return &config_keys[i];
-	return NULL;
-}
-
-/* True when k or one of its lower aliases was set explicitly. */
-static bool chain_set(const struct config_key *k)
-{
-	for (; k; k = alias_below(k))
-		if (config_source_of(&g_broker->cfg, k) == CFG_SRC_STATIC_BROKER)
-			return true;
-	return false;
-}
-
 int8_t api_topic_config_source(const struct topic_config_key *tk, bool overridden)
 {
+	struct cfg_syn syn[SYN_MAX];
 	if (overridden)
 		return SRC_TOPIC;
-	const struct config_key *k = tk->broker_synonym ? config_key_find(tk->broker_synonym) : NULL;
-	return k && chain_set(k) ? SRC_STATIC_BROKER : SRC_DEFAULT;
+	size_t n = tk->broker_synonym ? meta_config_synonyms(g_broker->meta, NULL, tk->broker_synonym,
+							     syn, SYN_MAX) : 0;
+	return n > 0 ? syn[0].source : SRC_DEFAULT;
 }
 
 /* ---------------------------------------------------------------- synonyms */
 
-struct syn_list {
-	synonym *items;
-	int32_t count, cap;
-};
-
-static void syn_add(struct req *req, struct syn_list *l, const char *name, const char *value,
-		    bool sensitive, int8_t source)
+/* Copies n synonyms into an arena array on e (when asked). */
+static int syn_attach(struct req *req, const struct ask *a, entry *e, const struct cfg_syn *syn, size_t n)
 {
-	if (l->count >= l->cap)
-		return;
-	synonym *s = &l->items[l->count++];
-	s->name = kstr_c(name); /* names come from static tables */
-	s->value = sensitive ? kstr_null() : api_kstr(req, value);
-	s->source = source;
-}
-
-/* Appends the broker synonyms of k: the explicitly set aliases, then one
- * default — the first alias that has one. (Kafka lists every alias with a
- * non-null default; in its table only one of a chain has one, while ours
- * gives each alias the same default in its own unit, so listing them all
- * would repeat one value.) */
-static void syn_broker(struct req *req, struct syn_list *l, const struct config_key *k)
-{
-	char val[VAL_LEN];
-	for (const struct config_key *j = k; j; j = alias_below(j)) {
-		if (config_source_of(&g_broker->cfg, j) != CFG_SRC_STATIC_BROKER)
-			continue;
-		config_value_text(&g_broker->cfg, j, val, sizeof(val));
-		bool null = config_value_is_null(&g_broker->cfg, j);
-		syn_add(req, l, j->name, null ? NULL : val, j->sensitive, SRC_STATIC_BROKER);
+	if (!a->synonyms || n == 0)
+		return KAFKA_NONE;
+	synonym *v = arena_alloc(&req->arena, n * sizeof(*v));
+	if (!v)
+		return LOCAL_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v[i].name = kstr_c(syn[i].name); /* names come from static tables */
+		v[i].value = syn[i].null ? kstr_null() : api_kstr(req, syn[i].value);
+		v[i].source = syn[i].source;
 	}
-	for (const struct config_key *j = k; j; j = alias_below(j)) {
-		if (j->def) {
-			syn_add(req, l, j->name, j->def, j->sensitive, SRC_DEFAULT);
-			break;
-		}
-	}
-}
-
-static bool syn_init(struct req *req, struct syn_list *l)
-{
-	l->cap = (int32_t)config_nkeys + 2;
-	l->count = 0;
-	l->items = arena_alloc(&req->arena, (size_t)l->cap * sizeof(synonym));
-	return l->items != NULL;
+	e->synonyms.items = v;
+	e->synonyms.count = (int32_t)n;
+	return KAFKA_NONE;
 }
 
 /* ---------------------------------------------------------------- entries */
@@ -231,54 +194,66 @@ static void entry_fill(struct req *req, entry *e, const char *name, const char *
 
 static int broker_entry(struct req *req, const struct ask *a, entry *e, const struct config_key *k)
 {
-	struct syn_list l;
+	struct cfg_syn syn[SYN_MAX];
 	char val[VAL_LEN];
-	if (!syn_init(req, &l))
-		return LOCAL_ERR_NOMEM;
-	syn_broker(req, &l, k);
+	size_t n = meta_config_synonyms(g_broker->meta, NULL, k->name, syn, SYN_MAX);
+	int8_t source = n > 0 ? syn[0].source : SRC_DEFAULT;
+	bool dynamic = source == CFG_SRC_DYNAMIC_BROKER || source == CFG_SRC_DYNAMIC_DEFAULT_BROKER;
 	config_value_text(&g_broker->cfg, k, val, sizeof(val));
 	bool null = config_value_is_null(&g_broker->cfg, k);
-	int8_t source = l.count > 0 ? l.items[0].source : SRC_DEFAULT;
-	entry_fill(req, e, k->name, null ? NULL : val, k->sensitive, source);
+	if (dynamic) /* the dynamic value wins over the static one */
+		entry_fill(req, e, k->name, syn[0].null ? NULL : syn[0].value, k->sensitive, source);
+	else
+		entry_fill(req, e, k->name, null ? NULL : val, k->sensitive, source);
 	e->read_only = k->read_only;
 	e->is_default = source == SRC_DEFAULT;
 	e->config_type = config_type_id(k->type, k->sensitive);
 	if (a->docs && k->doc)
 		e->documentation = kstr_c(k->doc);
-	if (a->synonyms) {
-		e->synonyms.items = l.items;
-		e->synonyms.count = l.count;
-	}
-	return KAFKA_NONE;
+	return syn_attach(req, a, e, syn, n);
 }
 
 static int topic_entry(struct req *req, const struct ask *a, entry *e, const struct topic *t,
 		       const struct topic_config_key *tk)
 {
-	struct syn_list l;
+	struct cfg_syn syn[SYN_MAX];
 	char val[VAL_LEN];
 	bool is_default = true;
-	if (!syn_init(req, &l))
-		return LOCAL_ERR_NOMEM;
 	meta_topic_config_get(g_broker->meta, t, tk->name, val, sizeof(val), &is_default);
-	if (!is_default)
-		syn_add(req, &l, tk->name, val, false, SRC_TOPIC);
-	const struct config_key *k = tk->broker_synonym ? config_key_find(tk->broker_synonym) : NULL;
-	if (k)
-		syn_broker(req, &l, k);
-	else if (tk->broker_synonym) /* a broker key we do not store: its default */
-		syn_add(req, &l, tk->broker_synonym, tk->def, false, SRC_DEFAULT);
-	entry_fill(req, e, tk->name, val, false, api_topic_config_source(tk, !is_default));
+	size_t n = meta_config_synonyms(g_broker->meta, t, tk->name, syn, SYN_MAX);
+	entry_fill(req, e, tk->name, val, false, n > 0 ? syn[0].source : SRC_DEFAULT);
 	e->read_only = false; /* as Kafka: topic configs are alterable there */
 	e->is_default = is_default;
 	e->config_type = config_type_id(tk->type, false);
 	if (a->docs)
 		e->documentation = kstr_c(topic_doc(tk->name));
-	if (a->synonyms) {
-		e->synonyms.items = l.items;
-		e->synonyms.count = l.count;
+	return syn_attach(req, a, e, syn, n);
+}
+
+/* The dynamic cluster-wide defaults (resource name ""), as Kafka lists
+ * them: only the keys that are set. */
+static int default_entries(struct req *req, const struct ask *a, res_resp *r, entry *v)
+{
+	size_t n = 0;
+	struct kv *kv = meta_broker_configs(g_broker->meta, true, &n);
+	int err = KAFKA_NONE;
+	/* v holds config_nkeys entries: a replayed set could repeat a key */
+	for (size_t i = 0; err == KAFKA_NONE && i < n && (size_t)r->configs.count < config_nkeys; i++) {
+		const struct config_key *k = config_key_find(kv[i].key);
+		if (!k || !wanted(a->res, k->name))
+			continue;
+		struct cfg_syn syn = { .name = k->name, .null = false, .source = SRC_DYNAMIC_DEFAULT };
+		snprintf(syn.value, sizeof(syn.value), "%s", kv[i].value);
+		entry *e = &v[r->configs.count++];
+		entry_fill(req, e, k->name, kv[i].value, k->sensitive, SRC_DYNAMIC_DEFAULT);
+		e->read_only = k->read_only;
+		e->config_type = config_type_id(k->type, k->sensitive);
+		if (a->docs && k->doc)
+			e->documentation = kstr_c(k->doc);
+		err = syn_attach(req, a, e, &syn, 1);
 	}
-	return KAFKA_NONE;
+	meta_kv_free(kv, n);
+	return err;
 }
 
 /* --------------------------------------------------------------- resources */
@@ -350,8 +325,8 @@ static int describe_broker(struct req *req, const struct ask *a, res_resp *r)
 	entry *v = entries_new(req, r, config_nkeys);
 	if (!v)
 		return LOCAL_ERR_NOMEM;
-	if (name.len <= 0) /* the cluster-wide dynamic defaults: none */
-		return KAFKA_NONE;
+	if (name.len <= 0) /* the cluster-wide dynamic defaults */
+		return default_entries(req, a, r, v);
 	if (check_broker_id(req, r, name, false) != 0)
 		return KAFKA_NONE;
 	int err = KAFKA_NONE;
@@ -378,7 +353,7 @@ static int describe_logger(struct req *req, const struct ask *a, res_resp *r)
 	if (lvl < 0 || lvl > 3)
 		lvl = LOGL_INFO;
 	entry_fill(req, v, "root", levels[lvl], false, SRC_BROKER_LOGGER);
-	v->read_only = true;
+	v->read_only = false; /* IncrementalAlterConfigs sets it */
 	v->config_type = CT_STRING;
 	r->configs.count = 1;
 	return KAFKA_NONE;

@@ -44,10 +44,13 @@ static const struct api_entry api_table[] = {
 	{ 18, 0, 4, api_api_versions },
 	{ 19, 0, 7, api_create_topics },
 	{ 20, 0, 6, api_delete_topics },
+	{ 21, 0, 2, api_delete_records },
 	{ 23, 0, 4, api_offset_for_leader_epoch },
 	{ 32, 0, 4, api_describe_configs },
+	{ 33, 0, 2, api_alter_configs },
 	{ 37, 0, 3, api_create_partitions },
 	{ 42, 0, 2, api_delete_groups },
+	{ 44, 0, 1, api_incremental_alter_configs },
 	{ 47, 0, 0, api_offset_delete },
 	{ 60, 0, 1, api_describe_cluster },
 };

@@ -37,7 +37,13 @@ static int lookup(struct plog *pl, int64_t ts, int64_t *offset, int64_t *found_t
 	default:
 		if (ts < 0)
 			return KAFKA_INVALID_REQUEST;
-		return plog_offset_for_time(pl, ts, offset, found_ts);
+		int err = plog_offset_for_time(pl, ts, offset, found_ts);
+		/* After DeleteRecords the start may lie inside a segment: never
+		 * name an offset below it (Kafka searches from the start; here the
+		 * answer is clamped, keeping the found record's timestamp). */
+		if (err == KAFKA_NONE && *offset >= 0 && *offset < plog_start_offset(pl))
+			*offset = plog_start_offset(pl);
+		return err;
 	}
 }
 

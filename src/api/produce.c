@@ -7,6 +7,24 @@
  * batch's BaseOffset in the request frame itself — the frame is ours until
  * the response leaves), and answer per partition.
  *
+ * Topic rules on the records (check_deep, Kafka's LogValidator):
+ *  - a compressed batch is decompressed — at most max.message.bytes, so a
+ *    decompression bomb is RECORD_LIST_TOO_LARGE at a bounded cost; a
+ *    payload that does not decompress is CORRUPT_MESSAGE — and its records
+ *    are checked as an uncompressed batch's (INVALID_RECORD);
+ *  - compacted topics refuse records without a key (INVALID_RECORD);
+ *  - CreateTime topics with message.timestamp.before/after.max.ms refuse a
+ *    record stamped outside [now - before, now + after] (INVALID_TIMESTAMP);
+ *  - compression.type other than "producer" and other than the batch's
+ *    codec rebuilds the batch in that codec and level (batch_assemble),
+ *    keeping every record byte and header field; the rebuilt batch must
+ *    still fit max.message.bytes (MESSAGE_TOO_LARGE). Rebuilt batches go
+ *    into a new record set that is freed once plog_append has copied it.
+ * v8+ answers carry the message and the failing record's index
+ * (RecordErrors). The common case — uncompressed, stored as sent, no
+ * per-record rule — walks the records once (batch_validate) and copies
+ * nothing.
+ *
  * acks (ProduceRequest.json): 0 — no response at all; Kafka closes the
  * connection when such a request fails, the only way a fire-and-forget
  * client learns of it, and so do we. 1 — answer once appended (page cache).
@@ -24,6 +42,7 @@
  * flusher thread; they only record the outcome and count down, and the last
  * one posts the response back to the loop.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,48 +69,208 @@ struct produce_wait {
 	part_resp *pr;               /* arena memory; written before the count-down */
 };
 
+/* ============================================================ validation */
+
+/* One partition's record set under check. Batches are validated in place;
+ * once a batch has to be rebuilt (recompression) the record set is copied
+ * into out from that batch on, so the common case copies nothing. */
 struct batch_check {
-	int32_t max_bytes;           /* max.message.bytes in force */
+	const struct topic_cfg *cfg;  /* borrowed from the topic version */
+	int32_t max_bytes;            /* max.message.bytes in force */
+	int64_t now_ms;
+	bool check_ts;                /* CreateTime with a before/after bound */
+	const uint8_t *set;           /* start of the record set (request frame) */
+	uint8_t *out;                 /* malloc'd rebuilt record set, or NULL */
+	size_t out_len, out_cap;
+	int32_t rec_index;            /* record index for RecordErrors, -1: none */
+	char msg[160];                /* error message, "" when none */
 	int err;
 };
+
+static int check_fail(struct batch_check *bc, int err, int32_t rec_index, const char *msg)
+{
+	bc->rec_index = rec_index;
+	snprintf(bc->msg, sizeof bc->msg, "%s", msg);
+	return bc->err = err;
+}
+
+/* Appends n bytes to the rebuilt record set. */
+static int out_append(struct batch_check *bc, const uint8_t *p, size_t n)
+{
+	if (bc->out_cap - bc->out_len < n) {
+		size_t cap = bc->out_cap ? bc->out_cap : 4096;
+		while (cap - bc->out_len < n)
+			cap *= 2;
+		uint8_t *q = realloc(bc->out, cap);
+		if (q == NULL)
+			return bc->err = KAFKA_UNKNOWN_SERVER_ERROR;
+		bc->out = q;
+		bc->out_cap = cap;
+	}
+	memcpy(bc->out + bc->out_len, p, n);
+	bc->out_len += n;
+	return KAFKA_NONE;
+}
+
+/* Kafka's validateTimestamp: a CreateTime record stamped outside
+ * [now - before.max.ms, now + after.max.ms] is refused (-1: no timestamp). */
+static bool ts_in_range(const struct batch_check *bc, int64_t ts)
+{
+	int64_t before = bc->cfg->ts_before_max_ms, after = bc->cfg->ts_after_max_ms;
+	if (ts == -1)
+		return true;
+	if (before >= 0 && before < INT64_MAX && ts < bc->now_ms - before)
+		return false;
+	return !(after >= 0 && after < INT64_MAX - bc->now_ms && ts > bc->now_ms + after);
+}
+
+/* Walks a batch's records (decompressed when it was compressed): exactly
+ * RecordsCount records with offset deltas 0..n-1 fill them; a compacted
+ * topic needs a key on every record; CreateTime timestamps in range. */
+static int check_records(struct batch_check *bc, const struct batch_hdr *h,
+			 const uint8_t *recs, size_t len)
+{
+	size_t pos = 0;
+	struct record_view rec;
+	for (int32_t i = 0; i < h->records_count; i++) {
+		if (batch_next_record(recs, len, &pos, &rec) != 0 || rec.offset_delta != i)
+			return check_fail(bc, KAFKA_INVALID_RECORD, i, "Invalid record structure");
+		if (bc->cfg->log.cleanup_compact && rec.key_len < 0)
+			return check_fail(bc, KAFKA_INVALID_RECORD, i,
+					  "Compacted topic cannot accept message without key");
+		int64_t ts = h->base_timestamp + rec.timestamp_delta;
+		if (bc->check_ts && !ts_in_range(bc, ts)) {
+			char m[128];
+			snprintf(m, sizeof m, "Timestamp %lld of message with offset %d is out of range",
+				 (long long)ts, (int)i);
+			return check_fail(bc, KAFKA_INVALID_TIMESTAMP, i, m);
+		}
+	}
+	if (pos != len)
+		return check_fail(bc, KAFKA_INVALID_RECORD, -1, "Record count does not match the payload");
+	return KAFKA_NONE;
+}
+
+/* Rebuilds the batch in the topic's codec and appends it to out (starting
+ * out with the record set's bytes before this batch). Kafka checks
+ * max.message.bytes again on the rebuilt batch. */
+static int rebuild_batch(struct batch_check *bc, const uint8_t *p, const struct batch_hdr *h,
+			 const uint8_t *recs, size_t len)
+{
+	if (bc->out == NULL && p > bc->set && out_append(bc, bc->set, (size_t)(p - bc->set)) != 0)
+		return bc->err;
+	size_t nlen;
+	int err;
+	uint8_t *nb = batch_assemble(h, (enum batch_codec)bc->cfg->compression,
+				     bc->cfg->compression_level, recs, len, h->records_count, &nlen, &err);
+	if (nb == NULL)
+		return bc->err = err;
+	if (nlen > (size_t)bc->max_bytes)
+		err = check_fail(bc, KAFKA_MESSAGE_TOO_LARGE, -1,
+				 "Recompressed batch is larger than max.message.bytes");
+	else
+		err = out_append(bc, nb, nlen);
+	free(nb);
+	return err;
+}
+
+/* Deep checks of one batch: records (decompressing a compressed batch,
+ * bounded by max.message.bytes so a bomb costs at most that), then
+ * recompression when compression.type names another codec. Skipped for the
+ * common case — uncompressed, kept as is, no per-record rule in force —
+ * which batch_validate has already checked. */
+static int check_deep(struct batch_check *bc, uint8_t *p, size_t n, const struct batch_hdr *h)
+{
+	int codec = h->attributes & BATCH_ATTR_CODEC_MASK;
+	int target = bc->cfg->compression < 0 ? codec : bc->cfg->compression;
+	bool walk = codec != CODEC_NONE || bc->check_ts || bc->cfg->log.cleanup_compact;
+	if (!walk && target == codec)
+		return bc->out != NULL ? out_append(bc, p, n) : KAFKA_NONE;
+	const uint8_t *recs;
+	size_t len;
+	uint8_t *owned = NULL;
+	int err = batch_records(p, n, (size_t)bc->max_bytes, &recs, &len, &owned);
+	if (err == KAFKA_RECORD_LIST_TOO_LARGE)
+		check_fail(bc, err, -1, "Decompressed batch is larger than max.message.bytes");
+	else if (err == KAFKA_CORRUPT_MESSAGE)
+		check_fail(bc, err, -1, "Compressed payload does not decompress");
+	if (err == KAFKA_NONE)
+		err = check_records(bc, h, recs, len);
+	if (err == KAFKA_NONE && target != codec)
+		err = rebuild_batch(bc, p, h, recs, len);
+	else if (err == KAFKA_NONE && bc->out != NULL)
+		err = out_append(bc, p, n);
+	free(owned);
+	return bc->err = err;
+}
 
 static int check_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h)
 {
 	struct batch_check *bc = arg;
-	(void)p;
 	if (n > (size_t)bc->max_bytes)
-		return bc->err = KAFKA_MESSAGE_TOO_LARGE;
+		return check_fail(bc, KAFKA_MESSAGE_TOO_LARGE, -1,
+				  "Batch is larger than max.message.bytes");
 	/* Empty batches exist only as compaction leftovers; a client never
 	 * sends one. Control batches come only from transaction coordinators. */
 	if (h->records_count == 0 || (h->attributes & BATCH_ATTR_CONTROL))
 		return bc->err = KAFKA_INVALID_RECORD;
 	if (h->producer_id >= 0 || (h->attributes & BATCH_ATTR_TRANSACTIONAL))
 		return bc->err = KAFKA_UNKNOWN_PRODUCER_ID;
-	return KAFKA_NONE;
+	return check_deep(bc, p, n, h);
 }
 
-static int32_t max_message_bytes(struct topic *t)
+static int32_t max_message_bytes(const struct topic *t)
 {
-	if (t->nconfigs == 0)
-		return g_broker->cfg.message_max_bytes;
-	char buf[32];
-	bool is_default;
-	meta_topic_config_get(g_broker->meta, t, "max.message.bytes", buf, sizeof(buf), &is_default);
-	long long v = atoll(buf);
-	return v > 0 && v <= INT32_MAX ? (int32_t)v : g_broker->cfg.message_max_bytes;
+	return t->cfg.max_message_bytes > 0 ? t->cfg.max_message_bytes
+					    : g_broker->cfg.message_max_bytes;
 }
 
-/* Validates and appends one partition's record set. Returns a Kafka code. */
-static int append_partition(struct topic *t, struct partition *part, krecords *rec,
-			    int64_t now_ms, struct plog_append_result *res)
+/* Puts a validation failure's message (v8+: ErrorMessage and, for a
+ * record's own fault, RecordErrors) into the partition's response. */
+static void report_error(struct req *req, const struct batch_check *bc, part_resp *pr)
+{
+	if (req->hdr.api_version < 8 || bc->msg[0] == '\0')
+		return;
+	pr->error_message = api_kstr(req, bc->msg);
+	if (bc->rec_index < 0)
+		return;
+	struct produce_response_batch_index_and_error_message *e = proto_new_array(
+		&proto_produce_response_batch_index_and_error_message, req->hdr.api_version, 1,
+		&req->arena);
+	if (e == NULL)
+		return;
+	e->batch_index = bc->rec_index;
+	e->batch_index_error_message = api_kstr(req, bc->msg);
+	pr->record_errors.items = e;
+	pr->record_errors.count = 1;
+}
+
+/* Validates and appends one partition's record set. Returns a Kafka code.
+ * A rebuilt record set is freed once plog_append returns: the append copies
+ * it into the segment (page cache), and the acks=all wait needs only the
+ * offsets. */
+static int append_partition(struct req *req, struct topic *t, struct partition *part,
+			    krecords *rec, int64_t now_ms, struct plog_append_result *res,
+			    part_resp *pr)
 {
 	if (rec->len <= 0 || !rec->ptr)
 		return KAFKA_CORRUPT_MESSAGE;
-	struct batch_check bc = { max_message_bytes(t), KAFKA_NONE };
+	struct batch_check bc = {
+		.cfg = &t->cfg, .max_bytes = max_message_bytes(t), .now_ms = now_ms,
+		.set = rec->ptr, .rec_index = -1,
+	};
+	bc.check_ts = !t->cfg.log.log_append_time &&
+		      (t->cfg.ts_before_max_ms < INT64_MAX || t->cfg.ts_after_max_ms < INT64_MAX);
 	int rc = batch_foreach(rec->ptr, (size_t)rec->len, check_batch, &bc);
-	if (rc != KAFKA_NONE)
-		return rc;
-	return api_storage_err(plog_append(part->log, rec->ptr, (size_t)rec->len, now_ms, res));
+	if (rc == KAFKA_NONE) {
+		uint8_t *set = bc.out != NULL ? bc.out : rec->ptr;
+		size_t n = bc.out != NULL ? bc.out_len : (size_t)rec->len;
+		rc = api_storage_err(plog_append(part->log, set, n, now_ms, res));
+	} else {
+		report_error(req, &bc, pr);
+	}
+	free(bc.out);
+	return rc;
 }
 
 static void produce_finish(void *arg)
@@ -155,7 +334,7 @@ static void produce_topic(struct req *req, struct produce_ctx *ctx,
 		if (err == KAFKA_NONE && produce_forbidden(t))
 			err = KAFKA_INVALID_TOPIC_EXCEPTION;
 		if (err == KAFKA_NONE)
-			err = append_partition(t, t->parts[pd->index], &pd->records, now_ms, &res);
+			err = append_partition(req, t, t->parts[pd->index], &pd->records, now_ms, &res, pr);
 		pr->error_code = (int16_t)err;
 		pr->base_offset = err == KAFKA_NONE ? res.base_offset : -1;
 		pr->log_append_time_ms = err == KAFKA_NONE ? res.log_append_time : -1;

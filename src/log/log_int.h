@@ -5,6 +5,10 @@
  *
  * Locks, in the only order they may be taken:
  *   logdir.ckpt_mu  ->  plog.flush_mu  ->  plog.mu  ->  logdir.mu
+ *   logdir.lso.mu   ->  plog.mu  ->  logdir.mu    (never with ckpt_mu)
+ *   cleaner.file_mu ->  cleaner.mu                (cleaner.c; cleaner.mu is a
+ *                                                  leaf, neither is taken with
+ *                                                  a log lock held)
  * logdir.mu is a leaf: nobody takes a plog lock while holding it. No lock is
  * held across an fsync/fdatasync except plog.flush_mu (which only orders
  * flushes of one partition, never appends or reads) and logdir.ckpt_mu.
@@ -118,6 +122,10 @@ struct segment *segment_create(int dirfd, const char *part, int64_t base_offset,
  * Returns NULL with errno (message logged). */
 struct segment *segment_open(int dirfd, const char *part, int64_t base_offset,
 			     const struct plog_config *cfg, bool *index_missing);
+/* An in-memory segment with no files yet (fd -1), one reference: for the
+ * cleaner, which creates its output files under temporary names
+ * (cleaner_swap.c). NULL on OOM. */
+struct segment *segment_new(int64_t base_offset);
 void segment_unref(struct segment *seg);
 /* Writes n bytes at seg->size (loops on short writes); does not move size.
  * Returns 0 or an errno value. Plog mutex. */
@@ -257,6 +265,34 @@ struct ckpt_entry {
 	int64_t offset;
 };
 
+/* Segment files renamed "<name>.deleted", waiting for file.delete.delay.ms
+ * (retention.c). */
+struct trash_entry {
+	struct plog *pl;            /* referenced: its dirfd holds the files */
+	int64_t base_offset;        /* the segment's base: names its three files */
+	int64_t due_ms;             /* mono ms after which the files are unlinked */
+};
+
+/* The janitor thread (retention.c): retention passes and trash removal. */
+struct janitor {
+	pthread_cond_t cond;        /* wake-up (CLOCK_MONOTONIC), with logdir.mu */
+	pthread_t thread;
+	bool started, stop;         /* logdir.mu */
+	bool kick;                  /* trash was queued since the thread last looked; logdir.mu */
+	int64_t interval_ms;        /* log.retention.check.interval.ms */
+	struct trash_entry *trash;  /* owned; logdir.mu */
+	size_t ntrash, trash_cap;
+};
+
+/* Log start offsets that differ from their partition's first segment base,
+ * mirrored in <log.dirs>/log-start-offset-checkpoint (start_offset.c). */
+struct start_ckpt {
+	pthread_mutex_t mu;         /* serializes writers of the file; guards last */
+	struct ckpt_entry *v;       /* logdir.mu */
+	size_t n, cap;
+	char *last;                 /* owned: the text last written, to skip rewrites */
+};
+
 struct logdir {
 	char *path;                 /* owned */
 	int dirfd;                  /* owned */
@@ -281,6 +317,10 @@ struct logdir {
 	pthread_t thread;
 	bool thread_started;
 	bool any_failed;            /* a partition closed with a sticky error; mu */
+	struct cleaner *cleaner;    /* cleaner.c: created on first use (under mu), freed by
+				     * logdir_free */
+	struct janitor jan;         /* retention.c */
+	struct start_ckpt lso;      /* retention.c */
 };
 
 /* Segment deletion shared by retention (retention.c) and the cleaner
@@ -293,6 +333,60 @@ struct logdir {
  * must not hold pl->mu (takes logdir.mu). */
 void logdir__delete_segment_later(struct logdir *ld, struct plog *pl, struct segment *seg,
 				  int64_t delay_ms);
+
+/* ---- retention.c and start_offset.c */
+/* A retention pass; by_policy false applies only the log start offset rule
+ * (DeleteRecords). Returns segments removed, or -1 (partition failed). */
+int retention__pass(struct plog *pl, int64_t now_ms, bool by_policy);
+/* After retention made `first` the first segment's base: forgets pl's
+ * checkpointed start when it is <= first (in memory; the file follows at
+ * its next write). Takes logdir.mu. */
+void start_offset__settle(struct logdir *ld, struct plog *pl, int64_t first);
+/* Frees ld->lso's memory (logdir__janitor_fini). */
+void start_offset__fini(struct logdir *ld);
+/* ---- called from logdir.c */
+/* Initializes / frees ld->jan and ld->lso (logdir_alloc / logdir_free). */
+void logdir__janitor_init(struct logdir *ld);
+void logdir__janitor_fini(struct logdir *ld);
+/* Stops the janitor thread (if started) and unlinks every queued .deleted
+ * file at once: no reader is left. logdir_close, before partitions close. */
+void logdir__janitor_stop(struct logdir *ld);
+/* Unlinks the queued .deleted files due at now_ms (mono ms; INT64_MAX: all).
+ * Returns the mono ms when the next one is due, INT64_MAX when none. */
+int64_t logdir__reap_segments(struct logdir *ld, int64_t now_ms);
+/* Reads log-start-offset-checkpoint (logdir_open; a bad file is a warning). */
+void logdir__start_offsets_load(struct logdir *ld);
+/* After recovery: start = max(first segment base, checkpointed start). A
+ * checkpointed start past the log end (the tail below it was lost) empties
+ * the log and restarts it there, as Kafka does. KAFKA_NONE or
+ * KAFKA_KAFKA_STORAGE_ERROR. Before the plog is shared. */
+int logdir__start_offset_apply(struct logdir *ld, struct plog *pl);
+/* Partition delete: forgets its entry, durably, before the dir is renamed. */
+void logdir__start_offset_forget(struct logdir *ld, const char *topic, int32_t partition);
+/* Writes name durably: tmp, fsync, rename, fsync dir. 0 or -1 (errno). */
+int logdir__write_durably(struct logdir *ld, const char *name, const char *tmp, const char *p,
+			  size_t n);
+
+/* ---- cleaner*.c (compaction), called from logdir.c, recovery.c and tests */
+/* Stops the cleaner threads (if started) and joins them; a pass in
+ * progress gives up without swapping in anything more. logdir_close,
+ * before partitions close. */
+void cleaner__stop(struct logdir *ld);
+/* Frees ld->cleaner (logdir_free; threads already stopped). */
+void cleaner__free(struct logdir *ld);
+/* Partition delete: forgets its cleaner-offset-checkpoint entry. */
+void cleaner__forget(struct logdir *ld, const char *topic, int32_t partition);
+/* Recovery, before the dir is listed: completes every swap a crash
+ * interrupted after its commit point (cleaner_swap.c). 0 or -1 (errno). */
+int cleaner__recover_swaps(struct plog *pl);
+/* One cleaning of pl now, on the calling thread, whatever its dirty ratio
+ * (tests; the threads use the same code): map_bytes of offset map, the
+ * first dirty offset from the cleaner checkpoint, which is then updated.
+ * Returns 0 cleaned, 1 nothing to clean, 2 the map cannot hold one batch,
+ * -1 on error. */
+int cleaner__clean(struct plog *pl, int64_t now_ms, size_t map_bytes);
+/* The partition's first dirty offset as the cleaner knows it (-1: none). */
+int64_t cleaner__first_dirty(struct logdir *ld, const char *topic, int32_t partition);
 
 /* Removes the doomed directories queued so far (flusher thread). */
 void logdir__reap(struct logdir *ld);

@@ -244,6 +244,12 @@ static int write_durably(struct logdir *ld, const char *name, const char *tmp, c
 	return e == 0 ? 0 : -1;
 }
 
+int logdir__write_durably(struct logdir *ld, const char *name, const char *tmp, const char *p,
+			  size_t n)
+{
+	return write_durably(ld, name, tmp, p, n);
+}
+
 int logdir_checkpoint(struct logdir *ld)
 {
 	size_t len = 0;
@@ -402,6 +408,8 @@ static void logdir_free(struct logdir *ld)
 		free(ld->doomed[i]);
 	free(ld->doomed);
 	free(ld->parts);
+	logdir__janitor_fini(ld);
+	cleaner__free(ld);
 	if (ld->dirfd >= 0)
 		close(ld->dirfd);
 	pthread_mutex_destroy(&ld->mu);
@@ -428,6 +436,7 @@ static struct logdir *logdir_alloc(const char *path, int64_t flush_scheduler_ms)
 	pthread_mutex_init(&ld->mu, NULL);
 	pthread_mutex_init(&ld->ckpt_mu, NULL);
 	atomic_init(&ld->ckpt_wanted, false);
+	logdir__janitor_init(ld);
 	return ld;
 }
 
@@ -444,6 +453,7 @@ struct logdir *logdir_open(const char *path, int64_t flush_scheduler_ms, char *e
 		goto fail;
 	}
 	bool have_ckpt = ckpt_read(ld);
+	logdir__start_offsets_load(ld);
 	ld->clean = logdir_take_marker(ld);
 	size_t parts = logdir_scan(ld);
 	if (!have_ckpt && parts > 0)
@@ -516,7 +526,8 @@ static int logdir_part_dir(struct logdir *ld, const char *name)
 /* Recovers the partition and registers it. */
 static int logdir_plog_load(struct logdir *ld, struct plog *pl, int64_t rp, struct plog **out)
 {
-	if (recovery_run(pl, rp, ld->clean) != KAFKA_NONE) {
+	if (recovery_run(pl, rp, ld->clean) != KAFKA_NONE ||
+	    logdir__start_offset_apply(ld, pl) != KAFKA_NONE) {
 		plog__unref(pl);
 		return KAFKA_KAFKA_STORAGE_ERROR;
 	}
@@ -601,6 +612,8 @@ void logdir_plog_delete(struct logdir *ld, struct plog *pl)
 	pthread_mutex_unlock(&ld->mu);
 	if (!found)
 		return;
+	logdir__start_offset_forget(ld, pl->topic, pl->partition);
+	cleaner__forget(ld, pl->topic, pl->partition);
 	snprintf(old, sizeof old, "%s-%d", pl->topic, pl->partition);
 	snprintf(doomed, sizeof doomed, "%s.%016llx%08x-delete", old, (unsigned long long)clock_mono_us(),
 		 atomic_fetch_add(&seq, 1));
@@ -636,6 +649,8 @@ void logdir_close(struct logdir *ld)
 {
 	if (ld == NULL)
 		return;
+	logdir__janitor_stop(ld);  /* its passes hold partitions */
+	cleaner__stop(ld);         /* so do the cleaner's */
 	for (;;) {
 		pthread_mutex_lock(&ld->mu);
 		struct plog *pl = ld->nparts > 0 ? ld->parts[ld->nparts - 1] : NULL;

@@ -441,7 +441,6 @@ int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_by
 		struct index_entry e;
 		uint64_t pos = index_floor(&seg->oidx, offset, false, &e) ? (uint64_t)e.val : 0;
 		uint64_t end = seg->size;
-		int64_t base = seg->base_offset;
 		fileref_ref(&seg->ref);
 		pthread_mutex_unlock(&pl->mu);
 
@@ -450,13 +449,21 @@ int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_by
 			out->file = &seg->ref;  /* the caller now owns this reference */
 			return KAFKA_NONE;
 		}
-		segment_unref(seg);
-		if (rc != 0)
+		if (rc != 0) {
+			segment_unref(seg);
 			return rc == 1 ? KAFKA_NONE : rc;
-		/* offset lies past this segment's last batch: the next one. */
+		}
+		/* offset lies past this segment's last batch: the next one. The
+		 * cleaner may have merged this segment with later ones meanwhile
+		 * (cleaner_swap.c): then read the segment that replaced it, which
+		 * holds its base (seg is held until compared, so its address
+		 * cannot have been reused). */
 		pthread_mutex_lock(&pl->mu);
 		leo = atomic_load(&pl->leo);
-		i = plog_find_segment(pl, base) + 1;
+		i = plog_find_segment(pl, seg->base_offset);
+		if (pl->segs[i] == seg)
+			i++;
+		segment_unref(seg);
 	}
 }
 
@@ -485,26 +492,37 @@ void plog_get_config(struct plog *pl, struct plog_config *out)
 
 /* ========================================================= time lookups */
 
+/* Decompressing a stored batch for a time lookup allocates at most this
+ * much; a larger (or undecodable) one answers with the batch itself. */
+enum { PLOG_TIME_DECOMPRESS_MAX = 64 << 20 };
+
 /* The first record of batch h (at pos) with timestamp >= ts: 1 and the
  * offset/timestamp, 0 when none (a producer may claim a MaxTimestamp no
- * record has), -1 on a read error. Compressed and LogAppendTime batches
- * answer with the batch (records are not decompressed here). */
+ * record has), -1 on a read error. Compressed batches are decompressed
+ * (batch_records) to find the exact record; LogAppendTime batches answer
+ * with the batch (every record has its MaxTimestamp). */
 static int plog_first_record_at(struct segment_reader *r, uint64_t pos, const struct batch_hdr *h,
 				int64_t ts, int64_t *offset, int64_t *timestamp)
 {
-	if ((h->attributes & BATCH_ATTR_CODEC_MASK) != CODEC_NONE ||
-	    (h->attributes & BATCH_ATTR_LOG_APPEND_TIME)) {
+	size_t size = batch_total_size(h);
+	const uint8_t *p = NULL, *recs = NULL;
+	uint8_t *owned = NULL;
+	size_t len = 0;
+	if (!(h->attributes & BATCH_ATTR_LOG_APPEND_TIME)) {
+		if ((p = segment_reader_peek(r, pos, size)) == NULL)
+			return -1;
+		if (batch_records(p, size, PLOG_TIME_DECOMPRESS_MAX, &recs, &len, &owned) != KAFKA_NONE)
+			recs = NULL;
+	}
+	if (recs == NULL) {
 		*offset = h->base_offset;
 		*timestamp = h->max_timestamp;
 		return 1;
 	}
-	size_t size = batch_total_size(h);
-	const uint8_t *p = segment_reader_peek(r, pos, size);
-	if (p == NULL)
-		return -1;
 	struct record_view rec;
 	size_t rpos = 0;
-	while (batch_next_record(p + BATCH_HEADER_SIZE, size - BATCH_HEADER_SIZE, &rpos, &rec) == 0) {
+	int found = 0;
+	while (found == 0 && batch_next_record(recs, len, &rpos, &rec) == 0) {
 		/* Stored timestamps come from producers: saturate instead of
 		 * overflowing on absurd deltas. */
 		int64_t rts;
@@ -513,10 +531,11 @@ static int plog_first_record_at(struct segment_reader *r, uint64_t pos, const st
 		if (rts >= ts) {
 			*offset = h->base_offset + rec.offset_delta;
 			*timestamp = rts;
-			return 1;
+			found = 1;
 		}
 	}
-	return 0;
+	free(owned);
+	return found;
 }
 
 /* Scans seg from pos for the first record with timestamp >= ts. Returns 1

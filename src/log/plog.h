@@ -12,8 +12,10 @@
  *   <log.dirs>/.clean-shutdown       present only after a clean stop
  *
  * Invariants:
- *  1. Batches in a partition have strictly increasing, contiguous offsets:
- *     next batch's base offset == previous batch's last offset + 1.
+ *  1. Batches in a partition have strictly increasing offsets, contiguous
+ *     as appended (next batch's base offset == previous batch's last
+ *     offset + 1); compaction (cleaner_pass.c) removes records and batches
+ *     below the active segment, leaving gaps, never moving an offset.
  *  2. Every byte below the recovery point is on stable storage and valid;
  *     recovery scans the segment holding it and every later one (all of
  *     them without a checkpoint entry). After a clean stop only the active
@@ -134,16 +136,18 @@ void plog_set_config(struct plog *pl, const struct plog_config *cfg);
 /* A copy of the partition's current settings. */
 void plog_get_config(struct plog *pl, struct plog_config *out);
 
-/* ------------------------------------------------ lifecycle (retention.c) */
+/* ----------------------------- lifecycle (retention.c, start_offset.c) */
 
 /* DeleteRecords: moves the log start offset up to offset (-1 = the high
  * watermark, as Kafka). Whole segments below the new start are deleted
  * (asynchronously, after file.delete.delay.ms); the start offset is made
  * durable (log-start-offset-checkpoint) before this returns. Returns
  * KAFKA_NONE with *low_watermark = the new log start offset,
- * KAFKA_OFFSET_OUT_OF_RANGE when offset > high watermark or < -1, or
- * KAFKA_KAFKA_STORAGE_ERROR. A lower offset than the current start is a
- * no-op (answers the current start). Any thread; blocks for an fsync. */
+ * KAFKA_OFFSET_OUT_OF_RANGE when offset > high watermark or < -1,
+ * KAFKA_UNKNOWN_TOPIC_OR_PARTITION when the partition was deleted or
+ * closed meanwhile, or KAFKA_KAFKA_STORAGE_ERROR. A lower offset than the
+ * current start is a no-op (answers the current start). Any thread; blocks
+ * for an fsync. */
 int plog_delete_records(struct plog *pl, int64_t offset, int64_t *low_watermark);
 
 /* One retention pass over pl (the janitor calls it every

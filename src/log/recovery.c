@@ -7,6 +7,8 @@
  * absent) and whether the log dir was shut down cleanly.
  *
  * Steps:
+ *  0. Complete the cleaner's committed swaps: each <B>.<E>.log.swap
+ *     replaces the segments based in [B, E) (cleaner_swap.c).
  *  1. List the dir: remove leftover temp files (*.deleted, *.cleaned,
  *     *.swap, *.tmp) and index files whose .log is gone; collect the base
  *     offsets of the .log files, sorted.
@@ -23,8 +25,11 @@
  *     the tail is sound and ends exactly at RP, nothing is scanned.
  *     Otherwise (or after an unclean stop) continue with 6.
  *  6. Scan S and every later segment batch by batch: the 12-byte prefix,
- *     the length within the file, batch_validate (CRC-32C, records), and
- *     the base offset following on. The first batch failing any check and
+ *     the length within the file, batch_validate_opts with .stored (CRC-32C,
+ *     records; a cleaned batch may hold fewer records than its offsets),
+ *     and the base offset above the previous batch's last offset (offsets
+ *     strictly increase; compaction leaves gaps) — right after it in the
+ *     last segment, the active one, which is never compacted. The first batch failing any check and
  *     everything after it is cut off (ftruncate; later segments removed),
  *     with one WARN line naming the file, position, offset and reason.
  *     Indexes of scanned segments are rebuilt and rewritten.
@@ -32,8 +37,9 @@
  *     LEO = next offset of the last segment, recovery point = LEO.
  *
  * Invariants after recovery_run returns KAFKA_NONE:
- *  1. Every segment holds whole, valid batches with contiguous offsets
- *     (scanned ones proven so; older ones trusted as below the old RP).
+ *  1. Every segment holds whole, valid batches with strictly increasing
+ *     offsets (scanned ones proven so; older ones trusted as below the old
+ *     RP); a segment's base is at or above the previous one's next offset.
  *  2. The last segment's next_offset == LEO; no segment file exists at or
  *     beyond LEO other than the (possibly empty) active segment.
  *  3. Everything below LEO is on stable storage (recovery point = LEO).
@@ -123,6 +129,9 @@ static int recovery_list(struct plog *pl, struct bases *logs)
 			close(fd);
 		return -1;
 	}
+	/* A dup shares the file offset with pl->dirfd: an earlier listing
+	 * through another dup (cleaner__recover_swaps) left it at the end. */
+	rewinddir(d);
 	struct bases idx = { 0 };
 	int rc = 0;
 	for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
@@ -171,10 +180,14 @@ static void describe_bad(const uint8_t *p, size_t n, int err, char *out, size_t 
 
 /* Checks the batch at pos: its prefix, length within the file, full
  * validation, and offsets following on (first_last >= 0: the batch must
- * end at that offset; else start at seg->next_offset). Returns 1 (valid,
- * *h filled), 0 (invalid: sc->why set), -1 on a read error. */
+ * end at that offset; else start at seg->next_offset, or above it unless
+ * contiguous: the last segment is the active one, which the cleaner never
+ * rewrites, so a gap there is damage — BaseOffset is outside the CRC).
+ * Returns 1 (valid, *h filled), 0 (invalid: sc->why set), -1 on a read
+ * error. */
 static int recovery_check_batch(struct segment *seg, struct segment_reader *r, uint64_t pos,
-				int64_t first_last, struct batch_hdr *h, struct scan *sc)
+				int64_t first_last, bool contiguous, struct batch_hdr *h,
+				struct scan *sc)
 {
 	uint64_t left = seg->size - pos;
 	const uint8_t *p = segment_reader_peek(r, pos, left < BATCH_LOG_OVERHEAD ? (size_t)left : BATCH_LOG_OVERHEAD);
@@ -196,13 +209,15 @@ static int recovery_check_batch(struct segment *seg, struct segment_reader *r, u
 	size_t n = (size_t)len + BATCH_LOG_OVERHEAD;
 	if ((p = segment_reader_peek(r, pos, n)) == NULL)
 		return -1;
-	int err = batch_validate(p, n, h);
+	static const struct batch_check_opts stored = { .stored = true };
+	int err = batch_validate_opts(p, n, &stored, h);
 	if (err != KAFKA_NONE) {
 		describe_bad(p, n, err, sc->why, sizeof sc->why);
 		return 0;
 	}
 	bool follows = first_last >= 0 ? batch_last_offset(h) == first_last
-					: h->base_offset == seg->next_offset;
+					: contiguous ? h->base_offset == seg->next_offset
+						     : h->base_offset >= seg->next_offset;
 	if (!follows) {
 		snprintf(sc->why, sizeof sc->why, "batch offsets %lld..%lld do not follow on",
 			 (long long)h->base_offset, (long long)batch_last_offset(h));
@@ -220,9 +235,11 @@ static int recovery_validate(struct plog *pl, struct segment *seg, uint64_t pos,
 	struct segment_reader r;
 	struct batch_hdr h;
 	int rc = 1;
+	bool contiguous = seg == pl->segs[pl->nsegs - 1];
 	sc->why[0] = '\0';
 	segment_reader_init(&r, seg, seg->size, 1 << 20);
-	while (pos < seg->size && (rc = recovery_check_batch(seg, &r, pos, first_last, &h, sc)) == 1) {
+	while (pos < seg->size &&
+	       (rc = recovery_check_batch(seg, &r, pos, first_last, contiguous, &h, sc)) == 1) {
 		if (track) {
 			segment_track(seg, &h, pos, pl->cfg.index_interval_bytes, false);
 		} else {
@@ -356,7 +373,7 @@ static int recovery_scan_from(struct plog *pl, size_t from)
 {
 	bool stop = false;
 	for (size_t i = from; i < pl->nsegs && !stop; i++) {
-		if (i > from && pl->segs[i]->base_offset != pl->segs[i - 1]->next_offset) {
+		if (i > from && pl->segs[i]->base_offset < pl->segs[i - 1]->next_offset) {
 			char name[64];
 			segment_name(name, sizeof name, pl->segs[i]->base_offset, ".log");
 			log_warn("log", "%s: removed %s and %zu later segment(s): base offset %lld does not "
@@ -462,6 +479,11 @@ int recovery_run(struct plog *pl, int64_t rp, bool clean)
 	struct bases b = { 0 };
 	bool *missing = NULL;
 	int rc = KAFKA_KAFKA_STORAGE_ERROR;
+	if (cleaner__recover_swaps(pl) != 0) {
+		log_error("log", "%s: cannot complete an interrupted cleaner swap in %s: %s", pl->name,
+			  pl->dir, strerror(errno));
+		goto out;
+	}
 	if (recovery_list(pl, &b) != 0) {
 		log_error("log", "%s: cannot list %s: %s", pl->name, pl->dir, strerror(errno));
 		goto out;

@@ -16,8 +16,9 @@
  * The index files are described in index.c.
  *
  * Invariants:
- *  1. Bytes [0, size) are whole batches, offsets contiguous, the first one
- *     starting at the base offset; bytes past size (a failed write, or a
+ *  1. Bytes [0, size) are whole batches, offsets strictly increasing
+ *     (contiguous as appended; a cleaned segment has gaps, and its first
+ *     batch may start past the base offset); bytes past size (a failed write, or a
  *     torn tail before recovery) are never read.
  *  2. size only grows while the segment is live, and is published (under
  *     the plog mutex) only after the bytes were written; readers snapshot
@@ -76,6 +77,11 @@ static struct segment *segment_alloc(int64_t base_offset)
 	seg->next_offset = base_offset;
 	seg->max_ts = seg->max_ts_offset = -1;
 	return seg;
+}
+
+struct segment *segment_new(int64_t base_offset)
+{
+	return segment_alloc(base_offset);
 }
 
 /* Opens both index files; returns 0 (and *created = some file was new) or
@@ -327,7 +333,8 @@ int segment_rebuild(struct segment *seg, int32_t interval, uint64_t *bad_pos)
 	seg->bytes_since_index = 0;
 	seg->next_offset = seg->base_offset;
 	segment_reader_init(&r, seg, seg->size, 64 * 1024);
-	while ((rc = segment_reader_header(&r, pos, &h)) == 1 && h.base_offset == seg->next_offset) {
+	/* Offsets only increase: compaction leaves gaps (cleaner_pass.c). */
+	while ((rc = segment_reader_header(&r, pos, &h)) == 1 && h.base_offset >= seg->next_offset) {
 		segment_track(seg, &h, pos, interval, false);
 		pos += batch_total_size(&h);
 	}

@@ -184,6 +184,17 @@ struct topic *image_topic_derive(const struct topic *old, int32_t nparts, const 
 	return nt;
 }
 
+struct topic *image_topic_derive_set(const struct topic *old, const struct kv *configs, size_t n)
+{
+	struct tver *o = tv((struct topic *)old);
+	struct topic *nt = image_topic_new(o->im, old->name, old->id, old->npartitions, configs, n);
+	for (int32_t i = 0; nt != NULL && i < old->npartitions; i++) {
+		nt->parts[i]->log = old->parts[i]->log;
+		nt->parts[i]->leader_epoch = old->parts[i]->leader_epoch;
+	}
+	return nt;
+}
+
 void image_topic_discard(struct topic *t, int32_t from)
 {
 	struct tver *v = tv(t);

@@ -62,6 +62,9 @@ struct topic *image_topic_new(struct image *im, const char *name, const uint8_t 
  * non-NULL, the override key set to value (NULL: removed). */
 struct topic *image_topic_derive(const struct topic *old, int32_t nparts, const char *key,
 				 const char *value);
+/* A new unpublished version of old (same partitions, sharing its plogs)
+ * whose overrides are exactly configs[0, n). NULL when out of memory. */
+struct topic *image_topic_derive_set(const struct topic *old, const struct kv *configs, size_t n);
 /* Frees an unpublished version, deleting the plogs of partitions >= from
  * (the ones opened for it; lower ones are borrowed from its predecessor). */
 void image_topic_discard(struct topic *t, int32_t from);

@@ -19,6 +19,15 @@
  * request still using them finishes first. Creating the same name again
  * waits (bounded) for that.
  *
+ * Configs. Every version carries its parsed effective settings (t->cfg,
+ * filled by cfg_fill from settings.c before it is published); a new
+ * version hands them to its open plogs at once (plogs_update). An alter
+ * (meta_topic_configs_alter, meta_broker_configs_alter) computes the
+ * resource's whole new set in a cfgset (cfgset.c), and writes it as ONE
+ * record (TOPIC_CONFIGS / BROKER_CONFIGS), so a multi-key change is
+ * durable all at once or, torn, not at all. A broker change republishes
+ * every topic (republish_all), at run time and at replay alike.
+ *
  * At open: replay builds the image without plogs, the cluster id is created
  * on the first start (CLUSTER record, then meta.properties), and then every
  * partition log is opened with its topic's settings over the broker's.
@@ -41,8 +50,10 @@
 #include <unistd.h>
 
 #include "log/plog.h"
+#include "meta/cfgset.h"
 #include "meta/image.h"
 #include "meta/metalog.h"
+#include "meta/settings.h"
 #include "meta/uuid.h"
 #include "util/buf.h"
 #include "util/config.h"
@@ -60,8 +71,9 @@ struct meta {
 	struct logdir *ld;          /* borrowed */
 	struct metalog *ml;         /* owned; used under mu */
 	struct image im;            /* the image: own locks */
+	struct settings st;         /* dynamic broker configs, effective values: own lock */
 	pthread_mutex_t mu;         /* serializes mutations */
-	bool mu_init, im_init;
+	bool mu_init, im_init, st_init;
 	char cluster_id[CLUSTER_ID_MAX + 1]; /* set at open, then immutable */
 	uint64_t replayed;          /* records applied at open, for the log line */
 };
@@ -116,73 +128,44 @@ int meta_topic_name_valid(const char *name, size_t len, char *err, size_t errlen
 void meta_topic_config_get(struct meta *m, const struct topic *t, const char *key,
 			   char *out, size_t outlen, bool *is_default)
 {
-	/* t is an immutable version (image.c): no lock needed */
-	for (size_t i = 0; t != NULL && i < t->nconfigs; i++) {
-		if (strcmp(t->configs[i].key, key) == 0) {
-			snprintf(out, outlen, "%s", t->configs[i].value);
-			*is_default = false;
-			return;
-		}
-	}
-	topic_config_default(m->cfg, key, out, outlen);
-	*is_default = true;
+	/* t is an immutable version (image.c): its overrides need no lock */
+	int src = settings_topic_value(&m->st, t ? t->configs : NULL, t ? t->nconfigs : 0, key,
+				       out, outlen);
+	*is_default = src != CFG_SRC_DYNAMIC_TOPIC;
 }
 
-/* Parses an integer setting, trimmed; a value that does not parse (it was
- * validated when set, so only a key from a newer version) gives the
- * broker's default. */
-static int64_t config_num(struct meta *m, const struct topic *t, const char *key)
+size_t meta_config_synonyms(struct meta *m, const struct topic *t, const char *key,
+			    struct cfg_syn *out, size_t max)
 {
-	char buf[128], *end;
-	bool is_default;
-	meta_topic_config_get(m, t, key, buf, sizeof buf, &is_default);
-	for (int pass = 0; pass < 2; pass++) {
-		errno = 0;
-		long long v = strtoll(buf, &end, 10);
-		while (*end == ' ' || *end == '\t')
-			end++;
-		if (errno == 0 && end != buf && *end == '\0')
-			return v;
-		topic_config_default(m->cfg, key, buf, sizeof buf);
+	if (t != NULL) {
+		const struct topic_config_key *tk = topic_config_key_find(key);
+		return tk ? settings_topic_synonyms(&m->st, t->configs, t->nconfigs, tk, out, max) : 0;
 	}
-	return -1;
+	const struct config_key *k = config_key_find(key);
+	return k ? settings_broker_synonyms(&m->st, k, out, max) : 0;
 }
 
-/* The partition-log settings of t: its overrides over the broker's. */
-static void plog_config_of(struct meta *m, const struct topic *t, struct plog_config *pc)
+/* Fills t->cfg, the effective settings of a version being built (before
+ * it is published: versions never change afterwards). */
+static void cfg_fill(struct meta *m, struct topic *t)
 {
-	char ts[32];
-	bool is_default;
-	int64_t flush_ms = config_num(m, t, "flush.ms");
-	pc->segment_bytes = config_num(m, t, "segment.bytes");
-	pc->segment_ms = config_num(m, t, "segment.ms");
-	pc->index_interval_bytes = (int32_t)config_num(m, t, "index.interval.bytes");
-	pc->index_max_bytes = (int32_t)config_num(m, t, "segment.index.bytes");
-	pc->flush_messages = config_num(m, t, "flush.messages");
-	/* Kafka's "never" is Long.MAX_VALUE; the plog's is -1 */
-	pc->flush_ms = flush_ms == INT64_MAX ? -1 : flush_ms;
-	meta_topic_config_get(m, t, "message.timestamp.type", ts, sizeof ts, &is_default);
-	pc->log_append_time = strcmp(ts, "LogAppendTime") == 0;
-	char pol[64];
-	meta_topic_config_get(m, t, "cleanup.policy", pol, sizeof pol, &is_default);
-	pc->cleanup_delete = strstr(pol, "delete") != NULL;
-	pc->cleanup_compact = strstr(pol, "compact") != NULL;
-	pc->retention_ms = config_num(m, t, "retention.ms");
-	pc->retention_bytes = config_num(m, t, "retention.bytes");
-	pc->file_delete_delay_ms = config_num(m, t, "file.delete.delay.ms");
-	pc->delete_retention_ms = config_num(m, t, "delete.retention.ms");
-	pc->min_compaction_lag_ms = config_num(m, t, "min.compaction.lag.ms");
-	pc->max_compaction_lag_ms = config_num(m, t, "max.compaction.lag.ms");
-	char ratio[64];
-	meta_topic_config_get(m, t, "min.cleanable.dirty.ratio", ratio, sizeof ratio, &is_default);
-	pc->min_cleanable_dirty_ratio = atof(ratio);
+	settings_topic_cfg(&m->st, t->configs, t->nconfigs, &t->cfg);
+}
+
+/* Hands the settings of the newest version nt to its open partition logs,
+ * so a change takes effect at once (mu held: versions are published and
+ * their settings delivered in the same order). */
+static void plogs_update(struct topic *nt)
+{
+	for (int32_t i = 0; i < nt->npartitions; i++)
+		if (nt->parts[i]->log != NULL)
+			plog_set_config(nt->parts[i]->log, &nt->cfg.log);
 }
 
 /* Checks CreateTopics configs (value NULL is refused, as Kafka does).
  * Returns KAFKA_NONE or KAFKA_INVALID_CONFIG with a message. */
 static int configs_check(const struct kv *configs, size_t n, char *err, size_t errlen)
 {
-	char why[256];
 	for (size_t i = 0; i < n; i++) {
 		const char *key = configs[i].key, *val = configs[i].value;
 		if (key == NULL || topic_config_key_find(key) == NULL) {
@@ -198,10 +181,8 @@ static int configs_check(const struct kv *configs, size_t n, char *err, size_t e
 				 key, MREC_STR_MAX);
 			return KAFKA_INVALID_CONFIG;
 		}
-		if (topic_config_validate(key, val, why, sizeof why) != 0) {
-			snprintf(err, errlen, "Invalid value %s for configuration %s", why, key);
+		if (topic_config_validate(key, val, err, errlen) != 0) /* Kafka's words */
 			return KAFKA_INVALID_CONFIG;
-		}
 	}
 	return KAFKA_NONE;
 }
@@ -238,12 +219,10 @@ static int stale_dir_aside(struct meta *m, const char *name, int32_t index)
  * it opened and returns KAFKA_KAFKA_STORAGE_ERROR with a message. */
 static int parts_open(struct meta *m, struct topic *t, int32_t from, bool fresh, char *err, size_t errlen)
 {
-	struct plog_config pc;
-	plog_config_of(m, t, &pc);
 	for (int32_t i = from; i < t->npartitions; i++) {
 		errno = 0;
 		if ((fresh && stale_dir_aside(m, t->name, i) != 0) ||
-		    logdir_plog_open(m->ld, t->name, i, &pc, &t->parts[i]->log) != 0 ||
+		    logdir_plog_open(m->ld, t->name, i, &t->cfg.log, &t->parts[i]->log) != 0 ||
 		    t->parts[i]->log == NULL) {
 			int saved = errno;
 			snprintf(err, errlen, "%s-%" PRId32 ": cannot open the partition log%s%s",
@@ -270,6 +249,23 @@ static int encode_topic(struct wbuf *w, const struct topic *t)
 	return metalog_encode(w, &r);
 }
 
+/* Appends one scope's dynamic broker configs, when there are any, as a
+ * BROKER_CONFIGS record (before the topics: replay then fills their
+ * settings with them at once). Returns 0 or -1 (out of memory). */
+static int encode_broker(struct meta *m, struct wbuf *w, bool cluster_default, uint32_t *nrec)
+{
+	struct kv *v = NULL;
+	size_t n = 0;
+	if (settings_copy(&m->st, cluster_default, &v, &n) != 0)
+		return -1;
+	struct mrec r = { .type = MREC_BROKER_CONFIGS, .node_id = cluster_default ? -1 : m->cfg->node_id,
+			  .configs = v, .nconfigs = n };
+	int rc = n > 0 ? metalog_encode(w, &r) : 0;
+	*nrec += n > 0 && rc == 0;
+	meta_kv_free(v, n);
+	return rc;
+}
+
 /* Writes a snapshot once the log has grown past the configured size. A
  * failure is logged and retried after the next mutation. Call with mu. */
 static void maybe_snapshot(struct meta *m)
@@ -280,15 +276,17 @@ static void maybe_snapshot(struct meta *m)
 	struct mrec cr = { .type = MREC_CLUSTER, .cluster_id = m->cluster_id, .node_id = m->cfg->node_id };
 	size_t n = 0;
 	struct topic **v = image_list(&m->im, &n);
+	uint32_t nrec = 1;
 	int rc = 0;
 	wbuf_init(&w);
 	rc |= metalog_encode(&w, &cr);
+	rc |= encode_broker(m, &w, false, &nrec) | encode_broker(m, &w, true, &nrec);
 	for (size_t i = 0; i < n; i++)
 		rc |= encode_topic(&w, v[i]);
 	if (rc != 0)
 		log_warn("meta", "metadata snapshot: encoding failed (out of memory)");
 	else
-		metalog_snapshot(m->ml, w.mem, w.mem_len, (uint32_t)(n + 1));
+		metalog_snapshot(m->ml, w.mem, w.mem_len, (uint32_t)(nrec + n));
 	wbuf_fini(&w);
 	meta_topics_free(v, n);
 }
@@ -323,11 +321,54 @@ static int replay_topic(struct meta *m, const struct mrec *r, char *err, size_t 
 		snprintf(err, errlen, "out of memory replaying the metadata log");
 		return -1;
 	}
+	cfg_fill(m, t);
 	image_insert(&m->im, t);
 	return 0;
 }
 
-/* PARTITIONS and TOPIC_CONFIG: a new version of an existing topic. */
+/* Publishes a new version of every topic so that each takes up changed
+ * dynamic broker configs (mu held, or at open). A topic whose new version
+ * cannot be allocated keeps its old settings until its next change. */
+static void republish_all(struct meta *m)
+{
+	size_t n = 0;
+	struct topic **v = image_list(&m->im, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct topic *nt = image_topic_derive(v[i], v[i]->npartitions, NULL, NULL);
+		if (nt == NULL) {
+			log_error("meta", "%s: out of memory applying broker configs; the topic keeps its "
+				  "old settings until its next change", v[i]->name);
+			continue;
+		}
+		cfg_fill(m, nt);
+		image_replace(&m->im, v[i], nt);
+		plogs_update(nt);
+	}
+	meta_topics_free(v, n);
+}
+
+/* BROKER_CONFIGS: replaces this node's (or the cluster-wide) dynamic
+ * broker configs; a record of another node's scope is skipped (its node
+ * id changed, or clustering later: not ours to apply). */
+static int replay_broker(struct meta *m, const struct mrec *r, char *err, size_t errlen)
+{
+	struct cfgset s;
+	bool dflt = r->node_id == -1;
+	if (!dflt && r->node_id != m->cfg->node_id) {
+		log_warn("meta", "metadata log: dynamic broker configs of node %" PRId32 " (we are %" PRId32
+			 "); skipped", r->node_id, m->cfg->node_id);
+		return 0;
+	}
+	if (cfgset_init(&s, r->configs, r->nconfigs) != 0) {
+		snprintf(err, errlen, "out of memory replaying the metadata log");
+		return -1;
+	}
+	settings_replace(&m->st, dflt, s.v, s.n);
+	republish_all(m);
+	return 0;
+}
+
+/* PARTITIONS and TOPIC_CONFIG(S): a new version of an existing topic. */
 static int replay_change(struct meta *m, const struct mrec *r, char *err, size_t errlen)
 {
 	struct topic *cur = image_find_id(&m->im, r->id);
@@ -335,17 +376,21 @@ static int replay_change(struct meta *m, const struct mrec *r, char *err, size_t
 	bool more = r->type == MREC_PARTITIONS;
 	if (cur == NULL || (more && (r->count <= cur->npartitions || r->count > META_MAX_PARTITIONS))) {
 		log_warn("meta", "metadata log: %s record for an unknown topic or with a bad count; skipped",
-			 more ? "PARTITIONS" : "TOPIC_CONFIG");
+			 more ? "PARTITIONS" : "TOPIC_CONFIG(S)");
 		topic_unref(cur);
 		return 0;
 	}
-	nt = more ? image_topic_derive(cur, r->count, NULL, NULL)
-		  : image_topic_derive(cur, cur->npartitions, r->key, r->value);
+	if (r->type == MREC_TOPIC_CONFIGS)
+		nt = image_topic_derive_set(cur, r->configs, r->nconfigs);
+	else
+		nt = more ? image_topic_derive(cur, r->count, NULL, NULL)
+			  : image_topic_derive(cur, cur->npartitions, r->key, r->value);
 	if (nt == NULL) {
 		topic_unref(cur);
 		snprintf(err, errlen, "out of memory replaying the metadata log");
 		return -1;
 	}
+	cfg_fill(m, nt);
 	image_replace(&m->im, cur, nt);
 	topic_unref(cur);
 	return 0;
@@ -368,7 +413,10 @@ static int replay_apply(void *arg, const struct mrec *r, char *err, size_t errle
 		return replay_topic(m, r, err, errlen);
 	case MREC_PARTITIONS:
 	case MREC_TOPIC_CONFIG:
+	case MREC_TOPIC_CONFIGS:
 		return replay_change(m, r, err, errlen);
+	case MREC_BROKER_CONFIGS:
+		return replay_broker(m, r, err, errlen);
 	case MREC_REMOVE_TOPIC:
 		t = image_find_id(&m->im, r->id);
 		if (t == NULL)
@@ -523,7 +571,8 @@ struct meta *meta_open(const struct config *cfg, struct logdir *ld, char *err, s
 	m->ld = ld;
 	m->mu_init = pthread_mutex_init(&m->mu, NULL) == 0;
 	m->im_init = image_init(&m->im, ld) == 0;
-	if (!m->mu_init || !m->im_init) {
+	m->st_init = settings_init(&m->st, cfg) == 0;
+	if (!m->mu_init || !m->im_init || !m->st_init) {
 		snprintf(err, errlen, "cannot initialise locks");
 		goto fail;
 	}
@@ -554,6 +603,8 @@ void meta_close(struct meta *m)
 	if (m->im_init)
 		image_fini(&m->im);
 	metalog_close(m->ml);
+	if (m->st_init)
+		settings_fini(&m->st);
 	if (m->mu_init)
 		pthread_mutex_destroy(&m->mu);
 	free(m);
@@ -653,6 +704,7 @@ static int create_commit(struct meta *m, const char *name, int32_t nparts, const
 		snprintf(err, errlen, "out of memory");
 		return KAFKA_UNKNOWN_SERVER_ERROR;
 	}
+	cfg_fill(m, t);
 	int rc = parts_open(m, t, 0, true, err, errlen);
 	if (rc != KAFKA_NONE) {
 		image_topic_discard(t, 0);
@@ -751,6 +803,7 @@ static int change_commit(struct meta *m, struct topic *cur, struct topic *nt, in
 		return rc;
 	}
 	image_replace(&m->im, cur, nt);
+	plogs_update(nt);
 	maybe_snapshot(m);
 	return KAFKA_NONE;
 }
@@ -788,6 +841,8 @@ int meta_partitions_create(struct meta *m, struct topic *t, int32_t total, bool 
 	rc = cur ? total_check(cur, total, err, errlen) : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 	if (rc == KAFKA_NONE && !validate_only) {
 		nt = image_topic_derive(cur, total, NULL, NULL);
+		if (nt != NULL)
+			cfg_fill(m, nt);
 		rc = nt ? parts_open(m, nt, cur->npartitions, true, err, errlen) : KAFKA_UNKNOWN_SERVER_ERROR;
 		if (rc != KAFKA_NONE && nt != NULL)
 			image_topic_discard(nt, cur->npartitions);
@@ -843,6 +898,8 @@ int meta_topic_config_set(struct meta *m, struct topic *t, const char *key, cons
 		rc = KAFKA_NONE; /* already so: no record */
 	} else {
 		struct topic *nt = image_topic_derive(cur, cur->npartitions, key, value);
+		if (nt != NULL)
+			cfg_fill(m, nt);
 		struct mrec r = { .type = MREC_TOPIC_CONFIG, .key = (char *)key, .value = (char *)value };
 		memcpy(r.id, cur->id, 16);
 		rc = nt ? change_commit(m, cur, nt, cur->npartitions, &r, err, errlen)
@@ -851,4 +908,167 @@ int meta_topic_config_set(struct meta *m, struct topic *t, const char *key, cons
 	topic_unref(cur);
 	pthread_mutex_unlock(&m->mu);
 	return rc;
+}
+
+/* ======================================================= alter configs */
+
+/* APPEND/SUBTRACT on a topic key without an override start from the
+ * value the topic shows without it: the broker's effective value. */
+static void topic_base(void *arg, const char *key, char *out, size_t outlen)
+{
+	struct meta *m = arg;
+	settings_topic_value(&m->st, NULL, 0, key, out, outlen);
+}
+
+int meta_topic_configs_alter(struct meta *m, struct topic *t, const struct cfg_change *ch, size_t n,
+			     bool replace_all, bool validate_only, char *err, size_t errlen)
+{
+	struct cfgset s = { NULL, 0 };
+	if (errlen > 0)
+		err[0] = '\0';
+	if (t == NULL)
+		return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+	pthread_mutex_lock(&m->mu);
+	struct topic *cur = image_find_id(&m->im, t->id);
+	int rc = cur ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+	if (rc == KAFKA_NONE && cfgset_init(&s, cur->configs, replace_all ? 0 : cur->nconfigs) != 0)
+		rc = KAFKA_UNKNOWN_SERVER_ERROR;
+	if (rc == KAFKA_NONE)
+		rc = cfgset_apply(&s, false, ch, n, topic_base, m, err, errlen);
+	if (rc == KAFKA_NONE && !validate_only && !cfgset_same(s.v, s.n, cur->configs, cur->nconfigs)) {
+		struct topic *nt = image_topic_derive_set(cur, s.v, s.n);
+		struct mrec r = { .type = MREC_TOPIC_CONFIGS, .configs = nt ? nt->configs : NULL,
+				  .nconfigs = nt ? nt->nconfigs : 0 };
+		memcpy(r.id, cur->id, 16);
+		if (nt != NULL)
+			cfg_fill(m, nt);
+		rc = nt ? change_commit(m, cur, nt, cur->npartitions, &r, err, errlen)
+			: KAFKA_UNKNOWN_SERVER_ERROR;
+	}
+	cfgset_fini(&s);
+	topic_unref(cur);
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+struct broker_base_arg {
+	struct meta *m;
+	bool cluster_default;      /* the scope being altered */
+};
+
+/* APPEND/SUBTRACT on a broker key the scope does not set start from the
+ * value the key has without it: the first synonym of another source. */
+static void broker_base(void *arg, const char *key, char *out, size_t outlen)
+{
+	const struct broker_base_arg *a = arg;
+	struct cfg_syn syn[8];
+	int skip = a->cluster_default ? CFG_SRC_DYNAMIC_DEFAULT_BROKER : CFG_SRC_DYNAMIC_BROKER;
+	size_t n = meta_config_synonyms(a->m, NULL, key, syn, 8);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (syn[i].source != skip) {
+			snprintf(out, outlen, "%s", syn[i].value);
+			return;
+		}
+	}
+}
+
+/* Makes a changed broker scope durable and applies it (mu held). Takes
+ * the set's memory on success. */
+static int broker_commit(struct meta *m, bool cluster_default, struct cfgset *s, char *err, size_t errlen)
+{
+	struct mrec r = { .type = MREC_BROKER_CONFIGS, .node_id = cluster_default ? -1 : m->cfg->node_id,
+			  .configs = s->v, .nconfigs = s->n };
+	int rc = metalog_append(m->ml, &r);
+	if (rc != KAFKA_NONE) {
+		snprintf(err, errlen, "Cannot write the broker configs to the metadata log.");
+		return rc;
+	}
+	log_info("meta", "dynamic broker configs (%s) changed: %zu set",
+		 cluster_default ? "cluster default" : "this node", s->n);
+	settings_replace(&m->st, cluster_default, s->v, s->n);
+	s->v = NULL;
+	s->n = 0;
+	republish_all(m);
+	maybe_snapshot(m);
+	return KAFKA_NONE;
+}
+
+int meta_broker_configs_alter(struct meta *m, bool cluster_default, const struct cfg_change *ch,
+			      size_t n, bool replace_all, bool validate_only, char *err, size_t errlen)
+{
+	struct cfgset s = { NULL, 0 };
+	struct kv *old = NULL;
+	size_t nold = 0;
+	struct broker_base_arg arg = { m, cluster_default };
+	if (errlen > 0)
+		err[0] = '\0';
+	pthread_mutex_lock(&m->mu);
+	int rc = KAFKA_NONE;
+	if (settings_copy(&m->st, cluster_default, &old, &nold) != 0 ||
+	    cfgset_init(&s, old, replace_all ? 0 : nold) != 0) {
+		snprintf(err, errlen, "out of memory");
+		rc = KAFKA_UNKNOWN_SERVER_ERROR;
+	}
+	if (rc == KAFKA_NONE)
+		rc = cfgset_apply(&s, true, ch, n, broker_base, &arg, err, errlen);
+	if (rc == KAFKA_NONE && !validate_only && !cfgset_same(s.v, s.n, old, nold))
+		rc = broker_commit(m, cluster_default, &s, err, errlen);
+	cfgset_fini(&s);
+	meta_kv_free(old, nold);
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+struct kv *meta_broker_configs(struct meta *m, bool cluster_default, size_t *n)
+{
+	struct kv *v = NULL;
+	if (settings_copy(&m->st, cluster_default, &v, n) != 0)
+		*n = 0;
+	return v;
+}
+
+void meta_kv_free(struct kv *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
+
+/* The effective value of broker key `key` as text (dynamic over static). */
+static void broker_value(struct meta *m, const char *key, char *out, size_t outlen)
+{
+	struct cfg_syn syn[8];
+	size_t n = meta_config_synonyms(m, NULL, key, syn, 8);
+	const struct config_key *k = config_key_find(key);
+	bool dynamic = n > 0 && (syn[0].source == CFG_SRC_DYNAMIC_BROKER ||
+				 syn[0].source == CFG_SRC_DYNAMIC_DEFAULT_BROKER);
+	if (dynamic)
+		snprintf(out, outlen, "%s", syn[0].value);
+	else if (k != NULL)
+		config_value_text(m->cfg, k, out, outlen);
+	else
+		out[0] = '\0';
+}
+
+static int64_t broker_num(struct meta *m, const char *key)
+{
+	char buf[CFG_VALUE_MAX];
+	broker_value(m, key, buf, sizeof buf);
+	return strtoll(buf, NULL, 10);
+}
+
+void meta_cleaner_config(struct meta *m, struct cleaner_config *out)
+{
+	char buf[CFG_VALUE_MAX];
+	const struct config *c = m->cfg;
+	out->enable = c->log_cleaner_enable; /* read-only in Kafka too */
+	out->threads = (int32_t)broker_num(m, "log.cleaner.threads");
+	out->dedupe_buffer_size = broker_num(m, "log.cleaner.dedupe.buffer.size");
+	out->io_buffer_size = (int32_t)broker_num(m, "log.cleaner.io.buffer.size");
+	out->backoff_ms = broker_num(m, "log.cleaner.backoff.ms");
+	broker_value(m, "log.cleaner.io.max.bytes.per.second", buf, sizeof buf);
+	out->io_max_bytes_per_second = strtod(buf, NULL);
 }

@@ -15,6 +15,9 @@
  *   TOPIC_CONFIG    topic id, key, value (NULL value = delete override)
  *   REMOVE_TOPIC    topic id
  *   CLUSTER         cluster id (first start)
+ *   TOPIC_CONFIGS   topic id, the topic's whole new override set (an alter)
+ *   BROKER_CONFIGS  scope (node id, or -1 = cluster default), the scope's
+ *                   whole new set of dynamic broker configs
  *
  * Threads: lookups are safe from any thread (a rwlock around the image;
  * returned topics are reference-counted so a concurrent delete cannot free
@@ -61,6 +64,15 @@ struct topic_cfg {
 };
 
 struct kv { char *key; char *value; };  /* value NULL = null */
+
+/* One place a config value comes from (DescribeConfigs' synonyms). */
+#define CFG_VALUE_MAX 1024
+struct cfg_syn {
+	const char *name;           /* borrowed from the static config tables */
+	char value[CFG_VALUE_MAX];  /* "" when null */
+	bool null;                  /* null value (or sensitive) */
+	int8_t source;              /* enum config_source (util/config.h) */
+};
 
 struct partition {
 	struct topic *topic;     /* borrowed: the topic owns its partitions */
@@ -138,9 +150,9 @@ int meta_partitions_create(struct meta *m, struct topic *t, int32_t total, bool 
 /* Sets (value non-NULL) or removes a topic config override (a new topic
  * version; t may be any version of the topic). Returns NONE (also when
  * nothing changes), INVALID_CONFIG (unknown key or bad value, message in
- * err), UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR. Settings the
- * partition log uses (segment.*, flush.*, message.timestamp.type) reach
- * open plogs at the next start. */
+ * err), UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR. The new settings
+ * reach the open partition logs at once (plog_set_config). Writes one
+ * TOPIC_CONFIG record; meta_topic_configs_alter is the general form. */
 int meta_topic_config_set(struct meta *m, struct topic *t, const char *key, const char *value,
 			  char *err, size_t errlen);
 /* Config changes (AlterConfigs, IncrementalAlterConfigs). op is Kafka's
@@ -167,13 +179,29 @@ int meta_topic_configs_alter(struct meta *m, struct topic *t, const struct cfg_c
  * override follows at once. */
 int meta_broker_configs_alter(struct meta *m, bool cluster_default, const struct cfg_change *ch,
 			      size_t n, bool replace_all, bool validate_only, char *err, size_t errlen);
+/* The log cleaner's settings as they are now: each log.cleaner.* key's
+ * dynamic value (this node, then the cluster default) over the static
+ * config. For main.c at start-up, after meta_open, so that dynamic cleaner
+ * configs set earlier apply (the cleaner reads them only when it starts).
+ * Any thread. */
+void meta_cleaner_config(struct meta *m, struct cleaner_config *out);
 /* A copy of the dynamic broker overrides (caller frees with meta_kv_free). */
 struct kv *meta_broker_configs(struct meta *m, bool cluster_default, size_t *n);
 void meta_kv_free(struct kv *v, size_t n);
 
-/* The effective value of a topic config key (override or broker default),
- * written to out; *is_default set when no override exists. Reads only t's
- * own (immutable) version: any thread, no lock. */
+/* The effective value of a topic config key (override, dynamic broker
+ * config, static broker config or default), written to out; *is_default
+ * set when no override exists. Any thread (the dynamic broker configs are
+ * read under their own lock). */
 void meta_topic_config_get(struct meta *m, const struct topic *t, const char *key,
 			   char *out, size_t outlen, bool *is_default);
+/* Where the value of key comes from, in Kafka's precedence order (the
+ * first entry is the effective value): for topic t (a topic key), its
+ * override, then its broker synonym's dynamic node, dynamic default,
+ * static and default entries; for t NULL (a broker key of this node), the
+ * same without the override. Returns the number written (at most max; 0
+ * for an unknown key or a broker key that is null and never set). Any
+ * thread. */
+size_t meta_config_synonyms(struct meta *m, const struct topic *t, const char *key,
+			    struct cfg_syn *out, size_t max);
 #endif

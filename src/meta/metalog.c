@@ -34,6 +34,14 @@
  *   TOPIC_CONFIG  uuid id, str key, nstr value (null: remove the override)
  *   REMOVE_TOPIC  uuid id
  *   SNAPSHOT_END  u64 seq, u32 nrecords (snapshot files only, always last)
+ *   TOPIC_CONFIGS uuid id, u32 nconfigs, nconfigs x (str key, str value):
+ *                 the topic's whole override set after an alter (replaces
+ *                 the previous set, so a multi-key alter is one record and
+ *                 replay applies all of it or, torn, none)
+ *   BROKER_CONFIGS i32 scope (a node id, or -1 = cluster-wide default),
+ *                 u32 nconfigs, nconfigs x (str key, str value): the
+ *                 scope's whole set of dynamic broker configs (replaces the
+ *                 previous set; empty = none)
  *
  * Sequence numbers: record k (from 0) of metadata.log has seq base + k.
  *
@@ -207,21 +215,31 @@ static size_t size_add(size_t a, size_t b)
 	return a == SIZE_MAX || b == SIZE_MAX || b > SIZE_MAX - 1 - a ? SIZE_MAX : a + b;
 }
 
+/* Bytes of r's config pairs with their count, or SIZE_MAX (a key or value
+ * NULL or too long). */
+static size_t pairs_size(const struct mrec *r)
+{
+	size_t n = 4;
+	for (size_t i = 0; i < r->nconfigs; i++) {
+		if (r->configs[i].key == NULL || r->configs[i].value == NULL)
+			return SIZE_MAX;
+		n = size_add(n, size_add(str_size(r->configs[i].key), str_size(r->configs[i].value)));
+	}
+	return n;
+}
+
 /* Payload bytes of r, or SIZE_MAX when it cannot be encoded. */
 static size_t payload_size(const struct mrec *r)
 {
-	size_t n;
 	switch (r->type) {
 	case MREC_CLUSTER:
 		return size_add(str_size(r->cluster_id), 4);
 	case MREC_TOPIC:
-		n = size_add(16 + 4 + 4, str_size(r->name));
-		for (size_t i = 0; i < r->nconfigs; i++) {
-			if (r->configs[i].value == NULL)
-				return SIZE_MAX;
-			n = size_add(n, size_add(str_size(r->configs[i].key), str_size(r->configs[i].value)));
-		}
-		return n;
+		return size_add(16 + 4, size_add(str_size(r->name), pairs_size(r)));
+	case MREC_TOPIC_CONFIGS:
+		return size_add(16, pairs_size(r));
+	case MREC_BROKER_CONFIGS:
+		return size_add(4, pairs_size(r));
 	case MREC_PARTITIONS:
 		return 16 + 4;
 	case MREC_TOPIC_CONFIG:
@@ -246,6 +264,15 @@ static void enc_str(struct wbuf *w, const char *s)
 	wbuf_bytes(w, s, n);
 }
 
+static void enc_pairs(struct wbuf *w, const struct mrec *r)
+{
+	wbuf_u32(w, (uint32_t)r->nconfigs);
+	for (size_t i = 0; i < r->nconfigs; i++) {
+		enc_str(w, r->configs[i].key);
+		enc_str(w, r->configs[i].value);
+	}
+}
+
 static void enc_payload(struct wbuf *w, const struct mrec *r)
 {
 	switch (r->type) {
@@ -257,11 +284,15 @@ static void enc_payload(struct wbuf *w, const struct mrec *r)
 		wbuf_bytes(w, r->id, 16);
 		enc_str(w, r->name);
 		wbuf_i32(w, r->count);
-		wbuf_u32(w, (uint32_t)r->nconfigs);
-		for (size_t i = 0; i < r->nconfigs; i++) {
-			enc_str(w, r->configs[i].key);
-			enc_str(w, r->configs[i].value);
-		}
+		enc_pairs(w, r);
+		break;
+	case MREC_TOPIC_CONFIGS:
+		wbuf_bytes(w, r->id, 16);
+		enc_pairs(w, r);
+		break;
+	case MREC_BROKER_CONFIGS:
+		wbuf_i32(w, r->node_id);
+		enc_pairs(w, r);
 		break;
 	case MREC_PARTITIONS:
 		wbuf_bytes(w, r->id, 16);
@@ -329,11 +360,9 @@ static int dec_id(struct rd *rd, uint8_t id[16])
 	return 0;
 }
 
-static int dec_topic(struct rd *rd, struct mrec *r)
+/* u32 count, then count (str key, str value) pairs into r->configs. */
+static int dec_pairs(struct rd *rd, struct mrec *r)
 {
-	if (dec_id(rd, r->id) != 0 || dec_str(rd, &r->name, false) != 0)
-		return -1;
-	r->count = rd_i32(rd);
 	uint32_t n = rd_u32(rd);
 	/* each pair takes at least 4 bytes: bound before allocating */
 	if (rd->err != RD_OK || n > rd_left(rd) / 4)
@@ -348,6 +377,14 @@ static int dec_topic(struct rd *rd, struct mrec *r)
 			return -1;
 	}
 	return 0;
+}
+
+static int dec_topic(struct rd *rd, struct mrec *r)
+{
+	if (dec_id(rd, r->id) != 0 || dec_str(rd, &r->name, false) != 0)
+		return -1;
+	r->count = rd_i32(rd);
+	return dec_pairs(rd, r);
 }
 
 static int dec_payload(struct rd *rd, struct mrec *r)
@@ -371,6 +408,11 @@ static int dec_payload(struct rd *rd, struct mrec *r)
 		return dec_str(rd, &r->value, true);
 	case MREC_REMOVE_TOPIC:
 		return dec_id(rd, r->id);
+	case MREC_TOPIC_CONFIGS:
+		return dec_id(rd, r->id) != 0 ? -1 : dec_pairs(rd, r);
+	case MREC_BROKER_CONFIGS:
+		r->node_id = rd_i32(rd);
+		return dec_pairs(rd, r);
 	case MREC_SNAPSHOT_END:
 		r->seq = (uint64_t)rd_i64(rd);
 		r->nrecords = rd_u32(rd);

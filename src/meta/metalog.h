@@ -25,6 +25,8 @@ enum mrec_type {
 	MREC_TOPIC_CONFIG = 4,  /* topic id, key, value (NULL: remove override) */
 	MREC_REMOVE_TOPIC = 5,  /* topic id */
 	MREC_SNAPSHOT_END = 6,  /* snapshot files only: seq covered, record count */
+	MREC_TOPIC_CONFIGS = 7, /* topic id, the whole new override set */
+	MREC_BROKER_CONFIGS = 8,/* scope (node id, -1 cluster default), the whole new set */
 };
 
 /* One metadata record. Decoded records own their strings (mrec_fini frees
@@ -32,15 +34,17 @@ enum mrec_type {
 struct mrec {
 	uint8_t type;           /* enum mrec_type */
 	uint8_t version;        /* layout version of this type; all are 0 today */
-	uint8_t id[16];         /* topic id: TOPIC, PARTITIONS, TOPIC_CONFIG, REMOVE_TOPIC */
+	uint8_t id[16];         /* topic id: TOPIC, PARTITIONS, TOPIC_CONFIG(S), REMOVE_TOPIC */
 	char *name;             /* TOPIC: topic name */
 	int32_t count;          /* TOPIC, PARTITIONS: partition count */
-	struct kv *configs;     /* TOPIC: topic-level overrides (values non-NULL) */
+	struct kv *configs;     /* TOPIC, TOPIC_CONFIGS: topic-level overrides;
+				 * BROKER_CONFIGS: dynamic broker configs (values non-NULL) */
 	size_t nconfigs;
 	char *key;              /* TOPIC_CONFIG */
 	char *value;            /* TOPIC_CONFIG; NULL removes the override */
 	char *cluster_id;       /* CLUSTER */
-	int32_t node_id;        /* CLUSTER: the node that formatted the log */
+	int32_t node_id;        /* CLUSTER: the node that formatted the log;
+				 * BROKER_CONFIGS: the scope, -1 = cluster default */
 	uint64_t seq;           /* SNAPSHOT_END: records [0, seq) are covered */
 	uint32_t nrecords;      /* SNAPSHOT_END: records before it in the file */
 };

@@ -26,9 +26,14 @@
  *  3. codec <= 4                                         -> UNSUPPORTED_COMPRESSION_TYPE
  *  4. RecordsCount >= 0; LastOffsetDelta == RecordsCount - 1 when
  *     RecordsCount > 0                                   -> INVALID_RECORD
- *  5. uncompressed: exactly RecordsCount records, each parsing to exactly
- *     its Length with OffsetDelta == its index, fill the payload
- *                                                        -> INVALID_RECORD
+ *     (stored: RecordsCount <= LastOffsetDelta + 1)
+ *  5. the records — of an uncompressed payload always, of a compressed one
+ *     when batch_check_opts.max_uncompressed > 0 (decompressed by codec.c:
+ *     CORRUPT_MESSAGE if it does not decompress, RECORD_LIST_TOO_LARGE past
+ *     the limit): exactly RecordsCount records, each parsing to exactly its
+ *     Length with OffsetDelta == its index, fill the payload
+ *     (stored: offset deltas strictly increasing within [0, LastOffsetDelta],
+ *     since compaction removes records but keeps offsets) -> INVALID_RECORD
  * The CRC is checked before anything inside its range is trusted, so a
  * single corrupted byte in [17, end) is always reported as CORRUPT_MESSAGE;
  * one in [8, 17) breaks the length or magic check. Every length read from
@@ -43,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "record/codec.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/err.h"
@@ -181,10 +187,63 @@ static int batch_check_records(const uint8_t *payload, size_t len, int32_t count
 	return pos == len ? KAFKA_NONE : KAFKA_INVALID_RECORD;
 }
 
-/* ============================================================ validation */
-
-int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *out)
+/* A stored batch (compaction leftover): count records with strictly
+ * increasing offset deltas within [0, last_delta] fill the payload. */
+static int batch_check_stored_records(const uint8_t *payload, size_t len, int32_t count,
+				      int32_t last_delta)
 {
+	if ((size_t)count > len / MIN_RECORD_SIZE)
+		return KAFKA_INVALID_RECORD;
+	size_t pos = 0;
+	int64_t prev = -1;
+	struct record_view rec;
+	for (int32_t i = 0; i < count; i++) {
+		if (batch_next_record(payload, len, &pos, &rec) != 0 || rec.offset_delta <= prev ||
+		    rec.offset_delta > last_delta)
+			return KAFKA_INVALID_RECORD;
+		prev = rec.offset_delta;
+	}
+	return pos == len ? KAFKA_NONE : KAFKA_INVALID_RECORD;
+}
+
+/* Rule 4, relaxed for stored batches: a negative delta would move the next
+ * offset backwards; an empty batch (count 0, kept by compaction) still
+ * covers [base, base + delta]; compaction may leave count < delta + 1. */
+static bool batch_count_ok(const struct batch_hdr *h, bool stored)
+{
+	if (h->records_count < 0 || h->last_offset_delta < 0)
+		return false;
+	if (stored)
+		return (int64_t)h->records_count <= (int64_t)h->last_offset_delta + 1;
+	return h->records_count == 0 || h->last_offset_delta == h->records_count - 1;
+}
+
+/* Rule 5 for any codec: the records (decompressed when o asks for it). */
+static int batch_check_payload(const uint8_t *p, size_t n, const struct batch_hdr *h,
+			       const struct batch_check_opts *o)
+{
+	int codec = h->attributes & BATCH_ATTR_CODEC_MASK;
+	if (codec != CODEC_NONE && o->max_uncompressed == 0)
+		return KAFKA_NONE; /* header and CRC only */
+	const uint8_t *recs;
+	size_t len;
+	uint8_t *owned = NULL;
+	int err = batch_records(p, n, o->max_uncompressed, &recs, &len, &owned);
+	if (err == KAFKA_NONE) {
+		err = o->stored ? batch_check_stored_records(recs, len, h->records_count,
+							     h->last_offset_delta)
+				: batch_check_records(recs, len, h->records_count);
+	}
+	free(owned);
+	return err;
+}
+
+int batch_validate_opts(const uint8_t *p, size_t n, const struct batch_check_opts *o,
+			struct batch_hdr *out)
+{
+	static const struct batch_check_opts none = { 0, false };
+	if (o == NULL)
+		o = &none;
 	struct batch_hdr h;
 	if (batch_parse_header(p, n, &h) != 0)
 		return KAFKA_CORRUPT_MESSAGE;
@@ -194,19 +253,41 @@ int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *out)
 		return KAFKA_CORRUPT_MESSAGE;
 	if ((h.attributes & BATCH_ATTR_CODEC_MASK) > CODEC_ZSTD)
 		return KAFKA_UNSUPPORTED_COMPRESSION_TYPE;
-	/* A negative delta would move the next offset backwards; an empty batch
-	 * (count 0, kept by compaction) still covers [base, base + delta]. */
-	if (h.records_count < 0 || h.last_offset_delta < 0 ||
-	    (h.records_count > 0 && h.last_offset_delta != h.records_count - 1))
+	if (!batch_count_ok(&h, o->stored))
 		return KAFKA_INVALID_RECORD;
-	if ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_NONE) {
-		int err = batch_check_records(p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE,
-					      h.records_count);
-		if (err != KAFKA_NONE)
-			return err;
-	}
+	int err = batch_check_payload(p, n, &h, o);
+	if (err != KAFKA_NONE)
+		return err;
 	if (out != NULL)
 		*out = h;
+	return KAFKA_NONE;
+}
+
+int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *out)
+{
+	return batch_validate_opts(p, n, NULL, out);
+}
+
+int batch_records(const uint8_t *p, size_t n, size_t limit, const uint8_t **recs, size_t *len,
+		  uint8_t **owned)
+{
+	*owned = NULL;
+	if (p == NULL || n < BATCH_HEADER_SIZE)
+		return KAFKA_CORRUPT_MESSAGE;
+	int codec = (p[OFF_ATTRIBUTES + 1] & BATCH_ATTR_CODEC_MASK);
+	if (codec == CODEC_NONE) {
+		*recs = p + BATCH_HEADER_SIZE;
+		*len = n - BATCH_HEADER_SIZE;
+		return KAFKA_NONE;
+	}
+	int err = codec_decompress((enum batch_codec)codec, p + BATCH_HEADER_SIZE,
+				   n - BATCH_HEADER_SIZE, limit, owned, len);
+	if (err != KAFKA_NONE) {
+		free(*owned);
+		*owned = NULL;
+		return err;
+	}
+	*recs = *owned;
 	return KAFKA_NONE;
 }
 
@@ -327,6 +408,57 @@ uint8_t *batch_build_kv(int64_t base_offset, int64_t base_ts, int n,
 	*len = w.mem_len;
 done:
 	wbuf_fini(&w);
+	return out;
+}
+
+/* Writes the 61-byte header of a batch whose payload (plen bytes) already
+ * follows it at p, then the CRC over [21, end). */
+static void assemble_header(uint8_t *p, const struct batch_hdr *t, enum batch_codec codec,
+			    size_t plen, int32_t count)
+{
+	int16_t attrs = (int16_t)((t->attributes & ~BATCH_ATTR_CODEC_MASK) | (int16_t)codec);
+	be_store(p + 0, (uint64_t)t->base_offset, 8);
+	be_store(p + 8, (uint32_t)(plen + BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD), 4);
+	be_store(p + 12, (uint32_t)t->partition_leader_epoch, 4);
+	p[16] = 2;
+	be_store(p + 21, (uint16_t)attrs, 2);
+	be_store(p + 23, (uint32_t)t->last_offset_delta, 4);
+	be_store(p + 27, (uint64_t)t->base_timestamp, 8);
+	be_store(p + 35, (uint64_t)t->max_timestamp, 8);
+	be_store(p + 43, (uint64_t)t->producer_id, 8);
+	be_store(p + 51, (uint16_t)t->producer_epoch, 2);
+	be_store(p + 53, (uint32_t)t->base_sequence, 4);
+	be_store(p + 57, (uint32_t)count, 4);
+	size_t n = plen + BATCH_HEADER_SIZE;
+	be_store(p + OFF_CRC, crc32c(0, p + OFF_ATTRIBUTES, n - OFF_ATTRIBUTES), 4);
+}
+
+uint8_t *batch_assemble(const struct batch_hdr *tmpl, enum batch_codec codec, int level,
+			const uint8_t *recs, size_t len, int32_t count, size_t *outlen, int *err)
+{
+	if ((unsigned)codec > CODEC_ZSTD) {
+		*err = KAFKA_UNSUPPORTED_COMPRESSION_TYPE;
+		return NULL;
+	}
+	uint8_t *z = NULL;
+	size_t zlen = len;
+	if (codec != CODEC_NONE) {
+		*err = codec_compress(codec, level, recs, len, &z, &zlen);
+		if (*err != KAFKA_NONE)
+			return NULL;
+	}
+	uint8_t *out = NULL;
+	*err = KAFKA_UNKNOWN_SERVER_ERROR;
+	if (zlen <= (size_t)INT32_MAX - BATCH_HEADER_SIZE)
+		out = malloc(BATCH_HEADER_SIZE + zlen);
+	if (out != NULL) {
+		if (zlen > 0)
+			memcpy(out + BATCH_HEADER_SIZE, z != NULL ? z : recs, zlen);
+		assemble_header(out, tmpl, codec, zlen, count);
+		*outlen = BATCH_HEADER_SIZE + zlen;
+		*err = KAFKA_NONE;
+	}
+	free(z);
 	return out;
 }
 

@@ -27,8 +27,9 @@
  * LastOffsetDelta == RecordsCount - 1 when count > 0; for uncompressed
  * batches every record parses (varint lengths within the batch, offset
  * deltas 0..count-1 in order) and exactly RecordsCount records fill the
- * payload. Compressed payloads are stored as sent (decompression checks
- * come with the log-lifecycle issue).
+ * payload. Compressed payloads are checked the same way once decompressed
+ * when batch_validate_opts asks for it (max_uncompressed > 0), and stored as
+ * sent unless the topic's compression.type rebuilds them (batch_assemble).
  */
 #ifndef RUNNEL_RECORD_BATCH_H
 #define RUNNEL_RECORD_BATCH_H

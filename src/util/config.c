@@ -65,6 +65,7 @@ static const char *const v_log_level[] = { "error", "warn", "info", "debug", NUL
 #define I32 .min = INT32_MIN, .max = INT32_MAX
 #define I64 .min = INT64_MIN, .max = INT64_MAX
 #define HOUR_MS 3600000
+#define TMAX "9223372036854775807"
 #define MINUTE_MS 60000
 
 const struct config_key config_keys[] = {
@@ -89,7 +90,7 @@ const struct config_key config_keys[] = {
 	{ K("log.roll.ms", CFG_LONG, "604800000"), AT(log_roll_ms), .min = 1, .max = INT64_MAX,
 	  .doc = "Roll a segment older than this (ms)" },
 	{ K("log.roll.hours", CFG_INT, "168"), AT(log_roll_ms), .min = 1, .max = INT32_MAX,
-	  .overridden_by = "log.roll.ms", .scale = HOUR_MS, .doc = "log.roll.ms in hours" },
+	  .overridden_by = "log.roll.ms", .scale = HOUR_MS, .read_only = true, .doc = "log.roll.ms in hours" },
 	{ K("log.index.interval.bytes", CFG_INT, "4096"), AT(log_index_interval_bytes), .min = 0, .max = INT32_MAX,
 	  .doc = "Bytes between offset index entries" },
 	{ K("log.index.size.max.bytes", CFG_INT, "10485760"), AT(log_index_size_max_bytes), .min = 4, .max = INT32_MAX,
@@ -99,73 +100,113 @@ const struct config_key config_keys[] = {
 	{ K("log.flush.interval.ms", CFG_LONG, NULL), AT(log_flush_interval_ms), .min = -1, .max = INT64_MAX,
 	  .doc = "Flush data older than this (ms); null = only acks=all flushes" },
 	{ K("log.flush.scheduler.interval.ms", CFG_LONG, "1000"), AT(log_flush_scheduler_interval_ms),
-	  .min = 1, .max = INT64_MAX, .doc = "How often the flusher checks time-based flushes (ms)" },
+	  .min = 1, .max = INT64_MAX, .read_only = true, .doc = "How often the flusher checks time-based flushes (ms)" },
 	{ K("log.retention.ms", CFG_LONG, "604800000"), AT(log_retention_ms), .min = -1, .max = INT64_MAX,
 	  .doc = "Delete segments older than this (ms); -1 = forever" },
 	{ K("log.retention.minutes", CFG_INT, "10080"), AT(log_retention_ms), I32,
-	  .overridden_by = "log.retention.ms", .scale = MINUTE_MS, .doc = "log.retention.ms in minutes" },
+	  .overridden_by = "log.retention.ms", .scale = MINUTE_MS, .read_only = true, .doc = "log.retention.ms in minutes" },
 	{ K("log.retention.hours", CFG_INT, "168"), AT(log_retention_ms), I32,
-	  .overridden_by = "log.retention.minutes", .scale = HOUR_MS, .doc = "log.retention.ms in hours" },
+	  .overridden_by = "log.retention.minutes", .scale = HOUR_MS, .read_only = true, .doc = "log.retention.ms in hours" },
 	{ K("log.retention.bytes", CFG_LONG, "-1"), AT(log_retention_bytes), I64,
 	  .doc = "Delete old segments beyond this partition size; -1 = no limit" },
 	{ K("log.retention.check.interval.ms", CFG_LONG, "300000"), AT(log_retention_check_interval_ms),
-	  .min = 1, .max = INT64_MAX, .doc = "How often retention is checked (ms)" },
+	  .min = 1, .max = INT64_MAX, .read_only = true, .doc = "How often retention is checked (ms)" },
 	{ K("log.cleanup.policy", CFG_LIST, "delete"), AT(log_cleanup_policy), .allowed = v_cleanup,
 	  .doc = "delete, compact, or both" },
 	{ K("log.message.timestamp.type", CFG_STRING, "CreateTime"), AT(log_message_timestamp_type),
 	  .allowed = v_ts_type, .doc = "CreateTime or LogAppendTime" },
 	{ K("compression.type", CFG_STRING, "producer"), AT(compression_type), .allowed = v_compression,
 	  .doc = "Stored compression; producer = as sent" },
+	{ K("compression.gzip.level", CFG_INT, "-1"), AT(compression_gzip_level), .min = -1, .max = 9,
+	  .doc = "gzip level of recompressed batches: 1..9, or -1 for zlib's default" },
+	{ K("compression.lz4.level", CFG_INT, "9"), AT(compression_lz4_level), .min = 1, .max = 17,
+	  .doc = "lz4 level of recompressed batches (1..17)" },
+	{ K("compression.zstd.level", CFG_INT, "3"), AT(compression_zstd_level), .min = -131072, .max = 22,
+	  .doc = "zstd level of recompressed batches (-131072..22)" },
 	{ K("message.max.bytes", CFG_INT, "1048588"), AT(message_max_bytes), .min = 0, .max = INT32_MAX,
 	  .doc = "Largest record batch accepted" },
+	{ K("log.message.timestamp.before.max.ms", CFG_LONG, TMAX), AT(log_message_timestamp_before_max_ms),
+	  .min = 0, .max = INT64_MAX, .doc = "Largest allowed lag of a CreateTime timestamp behind the broker's clock (ms)" },
+	{ K("log.message.timestamp.after.max.ms", CFG_LONG, TMAX), AT(log_message_timestamp_after_max_ms),
+	  .min = 0, .max = INT64_MAX, .doc = "Largest allowed lead of a CreateTime timestamp over the broker's clock (ms)" },
+	{ K("log.segment.delete.delay.ms", CFG_LONG, "60000"), AT(log_segment_delete_delay_ms), .min = 0, .max = INT64_MAX,
+	  .doc = "Delay before a deleted segment's files are removed (ms)" },
+	{ K("log.preallocate", CFG_BOOL, "false"), AT(log_preallocate),
+	  .doc = "Preallocate segment files (accepted; runnel does not preallocate)" },
+	{ K("min.insync.replicas", CFG_INT, "1"), AT(min_insync_replicas), .min = 1, .max = INT32_MAX,
+	  .doc = "Replicas that must acknowledge an acks=all write (one node: always met)" },
+	{ K("unclean.leader.election.enable", CFG_BOOL, "false"), AT(unclean_leader_election_enable),
+	  .doc = "Allow an out-of-sync replica to become leader (one node: no elections)" },
+	/* ---- log cleaner */
+	{ K("log.cleaner.enable", CFG_BOOL, "true"), AT(log_cleaner_enable),
+	  .read_only = true, .doc = "Run the log cleaner (compaction of cleanup.policy=compact topics)" },
+	{ K("log.cleaner.threads", CFG_INT, "1"), AT(log_cleaner_threads), .min = 0, .max = 1024,
+	  .doc = "Log cleaner threads" },
+	{ K("log.cleaner.dedupe.buffer.size", CFG_LONG, "134217728"), AT(log_cleaner_dedupe_buffer_size),
+	  .min = 0, .max = INT64_MAX, .doc = "Offset map memory of all cleaner threads together (bytes)" },
+	{ K("log.cleaner.io.buffer.size", CFG_INT, "524288"), AT(log_cleaner_io_buffer_size),
+	  .min = 0, .max = INT32_MAX, .doc = "Read and write buffer of each cleaner thread (bytes)" },
+	{ K("log.cleaner.io.max.bytes.per.second", CFG_DOUBLE, "1.7976931348623157E308"),
+	  AT(log_cleaner_io_max_bytes_per_second), .min = 0, .max = INT64_MAX,
+	  .doc = "Cleaner I/O throttle, read plus write (bytes/s)" },
+	{ K("log.cleaner.backoff.ms", CFG_LONG, "15000"), AT(log_cleaner_backoff_ms), .min = 0, .max = INT64_MAX,
+	  .doc = "Cleaner sleep when there is nothing to clean (ms)" },
+	{ K("log.cleaner.min.cleanable.ratio", CFG_DOUBLE, "0.5"), AT(log_cleaner_min_cleanable_ratio),
+	  .min = 0, .max = 1, .doc = "Share of uncleaned log that makes a partition cleanable" },
+	{ K("log.cleaner.delete.retention.ms", CFG_LONG, "86400000"), AT(log_cleaner_delete_retention_ms),
+	  .min = 0, .max = INT64_MAX, .doc = "How long tombstones are kept after cleaning (ms)" },
+	{ K("log.cleaner.min.compaction.lag.ms", CFG_LONG, "0"), AT(log_cleaner_min_compaction_lag_ms),
+	  .min = 0, .max = INT64_MAX, .doc = "Shortest time a record stays uncompacted (ms)" },
+	{ K("log.cleaner.max.compaction.lag.ms", CFG_LONG, TMAX), AT(log_cleaner_max_compaction_lag_ms),
+	  .min = 1, .max = INT64_MAX, .doc = "Longest a record stays ineligible for compaction (ms)" },
 	/* ---- topics */
 	{ K("num.partitions", CFG_INT, "1"), AT(num_partitions), .min = 1, .max = INT32_MAX,
-	  .doc = "Partitions of an auto-created topic" },
+	  .read_only = true, .doc = "Partitions of an auto-created topic" },
 	{ K("default.replication.factor", CFG_INT, "1"), AT(default_replication_factor), .min = 1, .max = INT16_MAX,
-	  .doc = "Replication factor of an auto-created topic" },
+	  .read_only = true, .doc = "Replication factor of an auto-created topic" },
 	{ K("auto.create.topics.enable", CFG_BOOL, "true"), AT(auto_create_topics_enable),
-	  .doc = "Create unknown topics on metadata or produce" },
+	  .read_only = true, .doc = "Create unknown topics on metadata or produce" },
 	{ K("delete.topic.enable", CFG_BOOL, "true"), AT(delete_topic_enable),
-	  .doc = "Allow DeleteTopics" },
+	  .read_only = true, .doc = "Allow DeleteTopics" },
 	/* ---- network */
 	{ K("num.network.threads", CFG_INT, "0"), AT(num_network_threads), .min = 0, .max = 1024,
-	  .doc = "Event-loop threads; 0 = one per core (Kafka's default is 3)" },
+	  .read_only = true, .doc = "Event-loop threads; 0 = one per core (Kafka's default is 3)" },
 	{ K("socket.request.max.bytes", CFG_INT, "104857600"), AT(socket_request_max_bytes), .min = 1, .max = INT32_MAX,
-	  .doc = "Largest request frame accepted" },
+	  .read_only = true, .doc = "Largest request frame accepted" },
 	{ K("connections.max.idle.ms", CFG_LONG, "600000"), AT(connections_max_idle_ms), I64,
-	  .doc = "Close connections idle longer than this (ms)" },
+	  .read_only = true, .doc = "Close connections idle longer than this (ms)" },
 	{ K("socket.send.buffer.bytes", CFG_INT, "102400"), AT(socket_send_buffer_bytes), .min = -1, .max = INT32_MAX,
-	  .doc = "SO_SNDBUF; -1 = OS default" },
+	  .read_only = true, .doc = "SO_SNDBUF; -1 = OS default" },
 	{ K("socket.receive.buffer.bytes", CFG_INT, "102400"), AT(socket_receive_buffer_bytes), .min = -1, .max = INT32_MAX,
-	  .doc = "SO_RCVBUF; -1 = OS default" },
+	  .read_only = true, .doc = "SO_RCVBUF; -1 = OS default" },
 	{ K("fetch.max.bytes", CFG_INT, "57671680"), AT(fetch_max_bytes), .min = 1024, .max = INT32_MAX,
-	  .doc = "Most bytes returned by one fetch" },
+	  .read_only = true, .doc = "Most bytes returned by one fetch" },
 	/* ---- metadata log */
 	{ K("metadata.log.max.snapshot.interval.bytes", CFG_LONG, "20971520"),
 	  AT(metadata_log_max_snapshot_interval_bytes), .min = 1, .max = INT64_MAX,
-	  .doc = "Snapshot the metadata log after this many bytes" },
+	  .read_only = true, .doc = "Snapshot the metadata log after this many bytes" },
 	/* ---- groups */
 	{ K("offsets.topic.num.partitions", CFG_INT, "50"), AT(offsets_topic_num_partitions), .min = 1, .max = INT32_MAX,
 	  .read_only = true, .doc = "Partitions of __consumer_offsets" },
 	{ K("group.initial.rebalance.delay.ms", CFG_INT, "3000"), AT(group_initial_rebalance_delay_ms),
-	  .min = 0, .max = INT32_MAX, .doc = "Wait for more members before the first rebalance (ms)" },
+	  .min = 0, .max = INT32_MAX, .read_only = true, .doc = "Wait for more members before the first rebalance (ms)" },
 	{ K("group.min.session.timeout.ms", CFG_INT, "6000"), AT(group_min_session_timeout_ms), .min = 0, .max = INT32_MAX,
-	  .doc = "Smallest session timeout a member may ask for (ms)" },
+	  .read_only = true, .doc = "Smallest session timeout a member may ask for (ms)" },
 	{ K("group.max.session.timeout.ms", CFG_INT, "1800000"), AT(group_max_session_timeout_ms), .min = 0, .max = INT32_MAX,
-	  .doc = "Largest session timeout a member may ask for (ms)" },
+	  .read_only = true, .doc = "Largest session timeout a member may ask for (ms)" },
 	{ K("group.max.size", CFG_INT, "2147483647"), AT(group_max_size), .min = 1, .max = INT32_MAX,
-	  .doc = "Most members one consumer group may have" },
+	  .read_only = true, .doc = "Most members one consumer group may have" },
 	{ K("offsets.retention.minutes", CFG_INT, "10080"), AT(offsets_retention_minutes), .min = 1, .max = INT32_MAX,
-	  .doc = "Committed offsets of an empty group are dropped after this long (minutes)" },
+	  .read_only = true, .doc = "Committed offsets of an empty group are dropped after this long (minutes)" },
 	{ K("offsets.retention.check.interval.ms", CFG_LONG, "600000"), AT(offsets_retention_check_interval_ms),
-	  .min = 1, .max = INT64_MAX, .doc = "How often expired offsets are looked for (ms)" },
+	  .min = 1, .max = INT64_MAX, .read_only = true, .doc = "How often expired offsets are looked for (ms)" },
 	{ K("offsets.topic.segment.bytes", CFG_INT, "104857600"), AT(offsets_topic_segment_bytes),
 	  .min = 14, .max = INT32_MAX, .read_only = true, .doc = "segment.bytes of __consumer_offsets" },
 	{ K("offset.metadata.max.bytes", CFG_INT, "4096"), AT(offset_metadata_max_bytes), .min = 0, .max = INT32_MAX,
-	  .doc = "Largest metadata string an offset commit may carry" },
+	  .read_only = true, .doc = "Largest metadata string an offset commit may carry" },
 	/* ---- logging */
 	{ K("log.level", CFG_STRING, "info"), AT(log_level), .allowed = v_log_level,
-	  .doc = "runnel: error, warn, info or debug" },
+	  .read_only = true, .doc = "runnel: error, warn, info or debug" },
 };
 
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
@@ -237,6 +278,20 @@ static void allowed_text(const char *const *allowed, char *out, size_t cap)
 	}
 }
 
+/* True when the ','-joined list norm already holds item. */
+static bool list_item_dup(const char *norm, const char *item)
+{
+	size_t n = strlen(item);
+	for (const char *p = norm; *p != '\0';) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && strncmp(p, item, n) == 0)
+			return true;
+		p += len + (comma ? 1 : 0);
+	}
+	return false;
+}
+
 /* Checks a comma-separated list (or a single value when !list) against
  * allowed and writes it normalised (items trimmed, joined by ','). */
 static int check_enum(const char *name, const char *const *allowed, bool list, const char *val,
@@ -254,6 +309,10 @@ static int check_enum(const char *name, const char *const *allowed, bool list, c
 			char choices[160];
 			allowed_text(allowed, choices, sizeof choices);
 			snprintf(err, errlen, "%s: '%s' is not one of %s", name, val, choices);
+			return -1;
+		}
+		if (list && list_item_dup(norm, item)) {
+			snprintf(err, errlen, "%s: '%s' lists %s twice", name, val, item);
 			return -1;
 		}
 		int k = snprintf(norm + n, cap - n, "%s%s", n ? "," : "", item);
@@ -286,6 +345,57 @@ static int check_int(const char *name, const char *val, int64_t min, int64_t max
 	}
 	*out = v;
 	return 0;
+}
+
+static bool parse_double(const char *s, double *out)
+{
+	char buf[64], *end;
+	trim_into(s, strlen(s), buf, sizeof buf);
+	if (buf[0] == '\0' || strlen(s) >= sizeof buf)
+		return false;
+	errno = 0;
+	double d = strtod(buf, &end);
+	if (*end != '\0' || d != d) /* NaN never compares equal */
+		return false;
+	*out = d;
+	return true;
+}
+
+/* Parses a double and checks it against [min, max] (max INT64_MAX: none). */
+static int check_double(const char *name, const char *val, int64_t min, int64_t max,
+			double *out, char *err, size_t errlen)
+{
+	double d;
+	if (!parse_double(val, &d)) {
+		snprintf(err, errlen, "%s: not a number: '%s'", name, val);
+		return -1;
+	}
+	if (d < (double)min || (max != INT64_MAX && d > (double)max)) {
+		snprintf(err, errlen, "%s: %s is outside [%lld, %lld]", name, val, (long long)min, (long long)max);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+/* Java's Double.toString shape, which DescribeConfigs shows: the shortest
+ * text that reads back as d, "1.0" not "1", "1.7976931348623157E308". */
+static void double_text(double d, char *out, size_t outlen)
+{
+	char buf[64], *e;
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof buf, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	e = strchr(buf, 'e');
+	char mant[40], exp[16] = "";
+	snprintf(mant, sizeof mant, "%.*s", e ? (int)(e - buf) : (int)strlen(buf), buf);
+	if (strchr(mant, '.') == NULL && strstr(mant, "inf") == NULL)
+		strcat(mant, ".0");
+	if (e != NULL)
+		snprintf(exp, sizeof exp, "E%d", atoi(e + 1));
+	snprintf(out, outlen, "%s%s", mant, exp);
 }
 
 /* "NAME://host:port[,...]" with port 0..65535; host may be empty or [v6]. */
@@ -389,9 +499,9 @@ static bool key_overridden(const struct config *c, const struct config_key *k)
 	return false;
 }
 
-/* Validates val for k and computes what to store: a number in *num or a
- * normalised string in str. Returns 0 or -1 (err). */
-static int key_parse(const struct config_key *k, const char *val, int64_t *num,
+/* Validates val for k and computes what to store: a number in *num (a
+ * double in *dbl) or a normalised string in str. Returns 0 or -1 (err). */
+static int key_parse(const struct config_key *k, const char *val, int64_t *num, double *dbl,
 		     char *str, size_t cap, char *err, size_t errlen)
 {
 	bool b;
@@ -403,6 +513,8 @@ static int key_parse(const struct config_key *k, const char *val, int64_t *num,
 		}
 		*num = b;
 		return 0;
+	case CFG_DOUBLE:
+		return check_double(k->name, val, k->min, k->max, dbl, err, errlen);
 	case CFG_INT: case CFG_LONG: case CFG_SHORT:
 		if (check_int(k->name, val, k->min, k->max, num, err, errlen) != 0)
 			return -1;
@@ -434,6 +546,7 @@ static int key_apply(struct config *c, const struct config_key *k, const char *v
 {
 	char str[1024];
 	int64_t num = 0;
+	double dbl = 0;
 	bool is_str = key_is_str(k);
 	if (val == NULL) {
 		if (is_str)
@@ -441,8 +554,12 @@ static int key_apply(struct config *c, const struct config_key *k, const char *v
 		store_num(c, k, -1); /* numeric null: -1 = unset */
 		return 0;
 	}
-	if (key_parse(k, val, &num, str, sizeof str, err, errlen) != 0)
+	if (key_parse(k, val, &num, &dbl, str, sizeof str, err, errlen) != 0)
 		return -1;
+	if (k->type == CFG_DOUBLE) {
+		memcpy(field(c, k), &dbl, sizeof dbl);
+		return 0;
+	}
 	if (is_str) /* an empty value for a null-default string means null */
 		return store_str(c, k, str[0] == '\0' && k->def == NULL ? NULL : str, err, errlen);
 	store_num(c, k, num);
@@ -500,7 +617,8 @@ int config_set(struct config *c, const char *key, const char *val, char *err, si
 		/* A higher synonym wins; still reject a malformed value. */
 		char str[1024];
 		int64_t num;
-		if (key_parse(k, val, &num, str, sizeof str, err, errlen) != 0)
+		double dbl;
+		if (key_parse(k, val, &num, &dbl, str, sizeof str, err, errlen) != 0)
 			return -1;
 	} else if (key_apply(c, k, val, err, errlen) != 0) {
 		return -1;
@@ -529,6 +647,12 @@ void config_value_text(const struct config *c, const struct config_key *k, char 
 		return;
 	if (key_is_str(k)) {
 		snprintf(out, outlen, "%s", *(char *const *)cfield(c, k));
+		return;
+	}
+	if (k->type == CFG_DOUBLE) {
+		double d;
+		memcpy(&d, cfield(c, k), sizeof d);
+		double_text(d, out, outlen);
 		return;
 	}
 	int64_t v = load_num(c, k);
@@ -666,11 +790,12 @@ out:
 
 /* ============================================================== topic keys */
 
-#define TMAX "9223372036854775807"
-
 const struct topic_config_key topic_config_keys[] = {
 	{ "cleanup.policy", "log.cleanup.policy", CFG_LIST, 0, 0, v_cleanup, "delete" },
+	{ "compression.gzip.level", "compression.gzip.level", CFG_INT, -1, 9, NULL, "-1" },
+	{ "compression.lz4.level", "compression.lz4.level", CFG_INT, 1, 17, NULL, "9" },
 	{ "compression.type", "compression.type", CFG_STRING, 0, 0, v_compression, "producer" },
+	{ "compression.zstd.level", "compression.zstd.level", CFG_INT, -131072, 22, NULL, "3" },
 	{ "delete.retention.ms", "log.cleaner.delete.retention.ms", CFG_LONG, 0, INT64_MAX, NULL, "86400000" },
 	{ "file.delete.delay.ms", "log.segment.delete.delay.ms", CFG_LONG, 0, INT64_MAX, NULL, "60000" },
 	{ "flush.messages", "log.flush.interval.messages", CFG_LONG, 1, INT64_MAX, NULL, TMAX },
@@ -703,51 +828,118 @@ const struct topic_config_key *topic_config_key_find(const char *name)
 	return NULL;
 }
 
-static int check_ratio(const char *name, const char *val, char *err, size_t errlen)
+/* ====================================================== Kafka's messages */
+
+static const char *type_name(enum config_type t)
 {
-	char buf[64];
-	trim_into(val, strlen(val), buf, sizeof buf);
-	char *end;
-	errno = 0;
-	double d = strtod(buf, &end);
-	if (buf[0] == '\0' || *end != '\0' || errno != 0 || !(d >= 0.0 && d <= 1.0)) {
-		snprintf(err, errlen, "%s: not a number between 0 and 1: '%s'", name, val);
-		return -1;
+	switch (t) {
+	case CFG_BOOL: return "BOOLEAN";
+	case CFG_INT: return "INT";
+	case CFG_SHORT: return "SHORT";
+	case CFG_LONG: return "LONG";
+	case CFG_DOUBLE: return "DOUBLE";
+	case CFG_LIST: return "LIST";
+	case CFG_CLASS: return "CLASS";
+	default: return "STRING";
+	}
+}
+
+/* Kafka's ConfigException text. Returns -1. */
+static int invalid(const char *key, const char *val, const char *why, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "Invalid value %s for configuration %s: %s", val, key, why);
+	return -1;
+}
+
+/* A number of the given type within [min, max]; gzip's level also refuses
+ * 0 (Kafka: 1..9, or -1 for the codec's default). */
+static int kafka_num(const char *key, enum config_type type, int64_t min, int64_t max,
+		     const char *val, char *err, size_t errlen)
+{
+	char why[96];
+	int64_t v = 0;
+	double d = 0;
+	bool ok = type == CFG_DOUBLE ? parse_double(val, &d) : parse_i64(val, &v);
+	if (ok && type == CFG_INT)
+		ok = v >= INT32_MIN && v <= INT32_MAX;
+	if (ok && type == CFG_SHORT)
+		ok = v >= INT16_MIN && v <= INT16_MAX;
+	if (!ok) {
+		snprintf(why, sizeof why, "Not a number of type %s", type_name(type));
+		return invalid(key, val, why, err, errlen);
+	}
+	if (type != CFG_DOUBLE)
+		d = (double)v;
+	if (strcmp(key, "compression.gzip.level") == 0 && v == 0)
+		return invalid(key, val, "Value must be between 1 and 9, or -1 for the default", err, errlen);
+	if (type == CFG_DOUBLE ? d < (double)min : v < min) {
+		snprintf(why, sizeof why, "Value must be at least %lld", (long long)min);
+		return invalid(key, val, why, err, errlen);
+	}
+	if (type == CFG_DOUBLE ? (max != INT64_MAX && d > (double)max) : v > max) {
+		snprintf(why, sizeof why, "Value must be no more than %lld", (long long)max);
+		return invalid(key, val, why, err, errlen);
 	}
 	return 0;
 }
 
-/* Validates a topic-level value. Returns 0, or -1 with "key: reason". */
+/* An enum value or, for a list, items from allowed: not empty, no repeats. */
+static int kafka_enum(const char *key, const char *const *allowed, bool list, const char *val,
+		      char *err, size_t errlen)
+{
+	char norm[256], why[256], choices[160];
+	if (check_enum(key, allowed, list, val, norm, sizeof norm, why, sizeof why) == 0)
+		return 0;
+	if (list && norm[0] == '\0' && strspn(val, " \t,") == strlen(val))
+		return invalid(key, val, "Empty list is not allowed", err, errlen);
+	if (strstr(why, " twice") != NULL)
+		return invalid(key, val, "Values must not repeat", err, errlen);
+	allowed_text(allowed, choices, sizeof choices);
+	snprintf(why, sizeof why, "%s must be one of: %s", list ? "Every item" : "String", choices);
+	return invalid(key, val, why, err, errlen);
+}
+
+/* Validates val for a key of this shape in Kafka's words. */
+static int kafka_check(const char *key, enum config_type type, int64_t min, int64_t max,
+		       const char *const *allowed, const char *val, char *err, size_t errlen)
+{
+	bool b;
+	if (val == NULL)
+		return invalid(key, "null", "Null is not allowed", err, errlen);
+	switch (type) {
+	case CFG_BOOL:
+		return parse_bool(val, &b) ? 0 : invalid(key, val, "Expected value to be either true or false",
+							 err, errlen);
+	case CFG_INT: case CFG_LONG: case CFG_SHORT: case CFG_DOUBLE:
+		return kafka_num(key, type, min, max, val, err, errlen);
+	default:
+		if (allowed != NULL)
+			return kafka_enum(key, allowed, type == CFG_LIST, val, err, errlen);
+		return 0;
+	}
+}
+
+int config_value_check(const struct config_key *k, const char *val, char *err, size_t errlen)
+{
+	char str[1024], why[256];
+	int64_t num;
+	double dbl;
+	if (kafka_check(k->name, k->type, k->min, k->max, k->allowed, val, err, errlen) != 0)
+		return -1;
+	/* the remaining rules (listener syntax, lengths) in the startup wording */
+	if (key_parse(k, val, &num, &dbl, str, sizeof str, why, sizeof why) != 0)
+		return invalid(k->name, val, why, err, errlen);
+	return 0;
+}
+
 int topic_config_validate(const char *key, const char *val, char *err, size_t errlen)
 {
 	const struct topic_config_key *t = topic_config_key_find(key);
-	char norm[256];
-	int64_t num;
-	bool b;
 	if (t == NULL) {
-		snprintf(err, errlen, "%s: unknown topic configuration key", key);
+		snprintf(err, errlen, "Unknown topic config name: %s", key);
 		return -1;
 	}
-	if (val == NULL) {
-		snprintf(err, errlen, "%s: null value", key);
-		return -1;
-	}
-	switch (t->type) {
-	case CFG_BOOL:
-		if (parse_bool(val, &b))
-			return 0;
-		snprintf(err, errlen, "%s: not a boolean (true|false): '%s'", key, val);
-		return -1;
-	case CFG_INT: case CFG_LONG: case CFG_SHORT:
-		return check_int(key, val, t->min, t->max, &num, err, errlen);
-	case CFG_DOUBLE:
-		return check_ratio(key, val, err, errlen);
-	default:
-		if (t->allowed != NULL)
-			return check_enum(key, t->allowed, t->type == CFG_LIST, val, norm, sizeof norm,
-					  err, errlen);
-		return 0;
-	}
+	return kafka_check(key, t->type, t->min, t->max, t->allowed, val, err, errlen);
 }
 
 /* The effective default of a topic key as text: the broker synonym's

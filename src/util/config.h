@@ -40,7 +40,27 @@ struct config {
 	char *log_cleanup_policy;    /* "delete" */
 	char *log_message_timestamp_type; /* "CreateTime" | "LogAppendTime" */
 	char *compression_type;      /* "producer" */
+	int32_t compression_gzip_level; /* -1: zlib's default */
+	int32_t compression_lz4_level;  /* 9 */
+	int32_t compression_zstd_level; /* 3 */
 	int32_t message_max_bytes;   /* 1048588 */
+	int64_t log_message_timestamp_before_max_ms; /* INT64_MAX: no limit */
+	int64_t log_message_timestamp_after_max_ms;  /* INT64_MAX: no limit */
+	int64_t log_segment_delete_delay_ms; /* 60000: a deleted segment's files linger this long */
+	bool log_preallocate;        /* false (accepted, not used) */
+	int32_t min_insync_replicas; /* 1 (one node: always met) */
+	bool unclean_leader_election_enable; /* false (one node: no election) */
+	/* log cleaner (compaction); main.c fills struct cleaner_config from these */
+	bool log_cleaner_enable;             /* true */
+	int32_t log_cleaner_threads;         /* 1 */
+	int64_t log_cleaner_dedupe_buffer_size; /* 128 MiB offset map, all threads */
+	int32_t log_cleaner_io_buffer_size;  /* 512 KiB */
+	double log_cleaner_io_max_bytes_per_second; /* DBL_MAX: no throttle */
+	int64_t log_cleaner_backoff_ms;      /* 15000 */
+	double log_cleaner_min_cleanable_ratio; /* 0.5 */
+	int64_t log_cleaner_delete_retention_ms;  /* 86400000: tombstones kept a day */
+	int64_t log_cleaner_min_compaction_lag_ms; /* 0 */
+	int64_t log_cleaner_max_compaction_lag_ms; /* INT64_MAX */
 	/* topics */
 	int32_t num_partitions;           /* 1 */
 	int16_t default_replication_factor; /* 1 */
@@ -68,7 +88,7 @@ struct config {
 	/* logging */
 	char *log_level;                  /* runnel's own: "info" */
 	/* bookkeeping: explicitly_set[i] != 0 when config_keys[i] came from a file or override */
-	unsigned char explicitly_set[96];
+	unsigned char explicitly_set[128];
 };
 
 /* Kafka's ConfigType names (DescribeConfigs reports them); CFG_DOUBLE was
@@ -92,7 +112,9 @@ struct config_key {
 	const char *def;         /* default as text, NULL = null */
 	size_t offset;           /* in struct config; SIZE_MAX = accepted, not stored */
 	int64_t min, max;        /* numeric bounds (inclusive) */
-	bool read_only;          /* as DescribeConfigs reports it */
+	bool read_only;          /* as DescribeConfigs reports it: false exactly for
+				  * the keys that can be changed at run time (dynamic
+				  * broker configs, AlterConfigs on a BROKER) */
 	bool sensitive;
 	const char *doc;         /* one line, for --help */
 	/* added by the config module (compatible additions) */
@@ -124,9 +146,13 @@ void config_value_text(const struct config *c, const struct config_key *k, char 
  * default is null and that was never set, such as log.flush.interval.ms);
  * config_value_text then writes "". */
 bool config_value_is_null(const struct config *c, const struct config_key *k);
-/* Marks key as explicitly set (file/override) so DescribeConfigs reports
- * STATIC_BROKER_CONFIG; config_source() reads it back. */
+/* STATIC_BROKER_CONFIG when k was set in the file or an --override, else
+ * DEFAULT_CONFIG. */
 enum config_source config_source_of(const struct config *c, const struct config_key *k);
+/* Validates a value for broker key k as a dynamic config would be (no
+ * store). Returns 0, or -1 with Kafka's message in err: "Invalid value abc
+ * for configuration log.retention.ms: Not a number of type LONG". */
+int config_value_check(const struct config_key *k, const char *val, char *err, size_t errlen);
 
 /* ---- topic-level keys ---- */
 struct topic_config_key {
@@ -141,7 +167,9 @@ struct topic_config_key {
 extern const struct topic_config_key topic_config_keys[];
 extern const size_t topic_config_nkeys;
 const struct topic_config_key *topic_config_key_find(const char *name);
-/* Validates a topic-level value. Returns 0, or -1 with "retention.ms: ..." in err. */
+/* Validates a topic-level value. Returns 0, or -1 with Kafka's message in
+ * err ("Invalid value abc for configuration retention.ms: Not a number of
+ * type LONG"; "Unknown topic config name: x"). */
 int topic_config_validate(const char *key, const char *val, char *err, size_t errlen);
 /* The effective default of a topic key: its broker synonym's value in c, or a
  * built-in default when there is no synonym. Writes text into out. */

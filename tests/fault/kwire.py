@@ -798,3 +798,163 @@ def parse_leave_group(body, version):
     r.end()
     r.done()
     return err, members
+
+
+# ---------------------------------------------------------------- DeleteRecords
+# (key 21; v0-1 classic, v2 flexible; used by test_delete_records_wire.py).
+# Fields from Kafka's DeleteRecordsRequest/Response schemas.
+
+API_DELETE_RECORDS = 21
+
+
+def delete_records_body(version, topics, timeout_ms=10000):
+    """topics: [(name, [(partition, offset)])] -> request body."""
+    w = GroupWireWriter(version >= 2)
+
+    def part(w, p):
+        w.i32(p[0]).i64(p[1])
+        w.end()
+
+    def topic(w, t):
+        w.s(t[0]).arr(t[1], part)
+        w.end()
+
+    w.arr(list(topics), topic)
+    w.i32(timeout_ms)
+    return w.end().bytes()
+
+
+def parse_delete_records(body, version):
+    """-> (throttle_ms, [(topic, partition, low_watermark, error_code)]) in
+    the answer's order."""
+    r = GroupWireReader(body, version >= 2)
+    throttle = r.i32()
+    out = []
+
+    def part(r, name):
+        out.append((name, r.i32(), r.i64(), r.i16()))
+        r.end()
+
+    def topic(r):
+        name = r.s()
+        r.arr(lambda r: part(r, name))
+        r.end()
+
+    r.arr(topic)
+    r.end()
+    r.done()
+    return throttle, out
+
+
+# ---------------------------------------------------------------- configs
+# DescribeConfigs (32, v0-4, flexible v4+), AlterConfigs (33, v0-2, flexible
+# v2+), IncrementalAlterConfigs (44, v0-1, flexible v1+); field layouts from
+# Kafka's message schemas. Used by test_configs_wire.py.
+
+API_DESCRIBE_CONFIGS, API_ALTER_CONFIGS, API_INCREMENTAL_ALTER_CONFIGS = 32, 33, 44
+CONFIG_FLEX_MIN = {API_DESCRIBE_CONFIGS: 4, API_ALTER_CONFIGS: 2, API_INCREMENTAL_ALTER_CONFIGS: 1}
+RES_TOPIC, RES_BROKER, RES_BROKER_LOGGER = 2, 4, 8
+OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
+
+
+def describe_configs_body(version, resources, synonyms=True, docs=False):
+    """resources: [(type, name, keys or None)] -> request body."""
+    w = GroupWireWriter(version >= CONFIG_FLEX_MIN[API_DESCRIBE_CONFIGS])
+
+    def res(w, r):
+        w.i8(r[0]).s(r[1]).arr(r[2], lambda w, k: w.s(k))
+        w.end()
+
+    w.arr(list(resources), res)
+    if version >= 1:
+        w.raw(bytes([1 if synonyms else 0]))
+    if version >= 3:
+        w.raw(bytes([1 if docs else 0]))
+    return w.end().bytes()
+
+
+def parse_describe_configs(body, version):
+    """-> [{error, message, type, name, configs: {name: {value, read_only,
+    source, sensitive, synonyms: [(name, value, source)], type, doc}}}]."""
+    r = GroupWireReader(body, version >= CONFIG_FLEX_MIN[API_DESCRIBE_CONFIGS])
+    r.i32()  # throttle
+
+    def syn(r):
+        s = (r.s(), r.s(), r.i8())
+        r.end()
+        return s
+
+    def entry(r):
+        e = {"name": r.s(), "value": r.s(), "read_only": bool(r.i8())}
+        if version == 0:
+            e["is_default"] = bool(r.i8())
+        else:
+            e["source"] = r.i8()
+        e["sensitive"] = bool(r.i8())
+        e["synonyms"] = r.arr(syn) if version >= 1 else []
+        if version >= 3:
+            e["type"] = r.i8()
+            e["doc"] = r.s()
+        r.end()
+        return e
+
+    def result(r):
+        d = {"error": r.i16(), "message": r.s(), "type": r.i8(), "name": r.s()}
+        d["configs"] = {e["name"]: e for e in (r.arr(entry) or [])}
+        r.end()
+        return d
+
+    out = r.arr(result)
+    r.end()
+    r.done()
+    return out
+
+
+def alter_configs_body(version, resources, validate_only=False):
+    """AlterConfigs. resources: [(type, name, [(key, value)])]."""
+    w = GroupWireWriter(version >= CONFIG_FLEX_MIN[API_ALTER_CONFIGS])
+
+    def cfg(w, c):
+        w.s(c[0]).s(c[1])
+        w.end()
+
+    def res(w, r):
+        w.i8(r[0]).s(r[1]).arr(list(r[2]), cfg)
+        w.end()
+
+    w.arr(list(resources), res)
+    w.raw(bytes([1 if validate_only else 0]))
+    return w.end().bytes()
+
+
+def incremental_alter_configs_body(version, resources, validate_only=False):
+    """IncrementalAlterConfigs. resources: [(type, name, [(key, op, value)])]."""
+    w = GroupWireWriter(version >= CONFIG_FLEX_MIN[API_INCREMENTAL_ALTER_CONFIGS])
+
+    def cfg(w, c):
+        w.s(c[0]).i8(c[1]).s(c[2])
+        w.end()
+
+    def res(w, r):
+        w.i8(r[0]).s(r[1]).arr(list(r[2]), cfg)
+        w.end()
+
+    w.arr(list(resources), res)
+    w.raw(bytes([1 if validate_only else 0]))
+    return w.end().bytes()
+
+
+def parse_alter_configs(body, flexible):
+    """Both alter responses -> [(error_code, message, type, name)]."""
+    r = GroupWireReader(body, flexible)
+    r.i32()  # throttle
+
+    def res(r):
+        t = (r.i16(), r.s(), r.i8(), r.s())
+        r.end()
+        return t
+
+    out = r.arr(res)
+    r.end()
+    r.done()
+    return out

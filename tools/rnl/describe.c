@@ -68,7 +68,7 @@ static int cmp_partition(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static void describe_partitions(client_t *cl, const rd_kafka_metadata_topic_t *t)
+void describe_partitions(client_t *cl, const rd_kafka_metadata_topic_t *t)
 {
 	rd_kafka_metadata_partition_t *ps = malloc(sizeof(*ps) * (size_t)(t->partition_cnt + 1));
 

@@ -16,6 +16,7 @@
 #include "bench.h"
 #include "client.h"
 #include "mock.h"
+#include "topic.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -46,15 +47,19 @@ static const char usage_text[] =
 	"  topic create NAME [--partitions N] [--replication-factor N] [--config k=v]...\n"
 	"                    [--validate-only] [--if-not-exists]\n"
 	"  topic list [--internal] [--long]\n"
-	"  topic describe NAME [--configs]\n"
+	"  topic describe NAME [--configs] [--synonyms] [--json]\n"
+	"  topic alter-config NAME [--set k=v]... [--delete k]... [--dry-run]\n"
 	"  topic delete NAME... [--if-exists]\n"
 	"  topic add-partitions NAME --total N\n"
+	"  topic trim NAME [--partition P] --before-offset O|--before-time WHEN|--all\n"
 	"  produce TOPIC [--key-separator SEP] [--header k=v]... [--partition N]\n"
 	"                [--acks 0|1|all] [--compression none|gzip|snappy|lz4|zstd]\n"
 	"                [--linger-ms N]\n"
 	"  consume TOPIC [--partition N] [--from beginning|end|OFFSET|-N|@TIMESTAMP_MS]\n"
 	"                [--count N] [--follow] [--format FMT]\n"
 	"  cluster info\n"
+	"  broker describe [ID] [--configs] [--synonyms] [--json]\n"
+	"  broker alter-config [ID] [--set k=v]... [--delete k]... [--dry-run]\n"
 	"  group list [--state STATE[,STATE...]] [--json]\n"
 	"  group describe GROUP... [--json]   members, committed offsets, lag\n"
 	"  group delete GROUP...\n"
@@ -274,6 +279,7 @@ static const struct {
 	{ "consume", consume_main },
 	{ "cluster", cluster_main },
 	{ "group", group_main },
+	{ "broker", topic_config_broker_main },
 	{ "bench", bench_main },
 	{ "mock", mock_main }, /* hidden: serve a mock cluster until killed */
 };

@@ -1,5 +1,7 @@
 /*
- * topic — rnl topic create|list|describe|delete|add-partitions.
+ * topic — rnl topic create|list|describe|delete|add-partitions; the
+ * dispatch of describe --configs and alter-config to topic_config*.c, and
+ * of trim to topic_trim.c.
  *
  * Every verb first reads the cluster's metadata (client_metadata), which
  * both proves the broker reachable and answers "does the topic exist?"
@@ -25,9 +27,11 @@ static const char topic_usage[] =
 	"usage: rnl topic create NAME [--partitions N] [--replication-factor N]\n"
 	"                 [--config key=value]... [--validate-only] [--if-not-exists]\n"
 	"       rnl topic list [--internal] [--long]\n"
-	"       rnl topic describe NAME [--configs]\n"
+	"       rnl topic describe NAME [--configs] [--synonyms] [--json]\n"
+	"       rnl topic alter-config NAME [--set key=value]... [--delete key]... [--dry-run]\n"
 	"       rnl topic delete NAME... [--if-exists]\n"
 	"       rnl topic add-partitions NAME --total N\n"
+	"       rnl topic trim NAME [--partition P] (--before-offset O | --before-time WHEN | --all)\n"
 	"\n"
 	"create:  -p, --partitions N          partitions (default: the broker's num.partitions)\n"
 	"         -r, --replication-factor N  (default: the broker's default.replication.factor)\n"
@@ -38,8 +42,18 @@ static const char topic_usage[] =
 	"         -l, --long                  a table with partition and replica counts\n"
 	"describe:    --configs               all configs, defaults included (default: the\n"
 	"                                     topic's own settings only)\n"
+	"             --synonyms              under each config, where its value comes from\n"
+	"             --json                  one JSON object on stdout instead of the tables\n"
+	"alter-config: --set key=value        set a topic config (repeatable)\n"
+	"             --delete key            remove the topic's setting: back to the broker's\n"
+	"             --dry-run               let the broker validate, change nothing\n"
 	"delete:      --if-exists             succeed for topics that do not exist\n"
 	"add-partitions: --total N            the new partition count (more than now)\n"
+	"trim:        --before-offset O       delete the records below offset O (DeleteRecords)\n"
+	"             --before-time WHEN      ... older than WHEN (ms since the epoch, or\n"
+	"                                     YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM], UTC default)\n"
+	"             --all                   ... every record, up to the high watermark\n"
+	"             --partition P           only partition P (default: all)\n"
 	"\n"
 	"global options: --brokers, --timeout, -X key=value (see `rnl --help`)\n";
 
@@ -575,9 +589,11 @@ static const struct {
 } topic_verbs[] = {
 	{ "create", topic_create },
 	{ "list", topic_list },
-	{ "describe", describe_topic },
+	{ "describe", topic_config_describe },
+	{ "alter-config", topic_config_alter },
 	{ "delete", topic_delete },
 	{ "add-partitions", topic_add_partitions },
+	{ "trim", topic_trim },
 };
 
 int topic_main(rnl_ctx_t *ctx, int argc, char **argv)
@@ -590,7 +606,7 @@ int topic_main(rnl_ctx_t *ctx, int argc, char **argv)
 	}
 	if (at == 0)
 		return rnl_usage_error("topic ", "topic needs a command: create, list, describe, "
-				       "delete or add-partitions");
+				       "alter-config, delete, add-partitions or trim");
 	for (size_t i = 0; i < sizeof(topic_verbs) / sizeof(topic_verbs[0]); i++)
 		if (strcmp(topic_verbs[i].verb, argv[1]) == 0)
 			return topic_verbs[i].fn(ctx, argc - 1, argv + 1);
