@@ -269,8 +269,10 @@ static int fill_configs(struct req *req, topic_resp *tr, const struct plan *p)
 		const struct topic_config_key *tk = &topic_config_keys[i];
 		const char *ov = override_of(p, tk->name);
 		char def[256];
+		bool is_default;
+		/* no topic yet: the broker's value, dynamic configs included */
 		if (!ov)
-			topic_config_default(&g_broker->cfg, tk->name, def, sizeof(def));
+			meta_topic_config_get(g_broker->meta, NULL, tk->name, def, sizeof(def), &is_default);
 		v[i].name = kstr_c(tk->name); /* static table: outlives the request */
 		v[i].value = api_kstr(req, ov ? ov : def);
 		v[i].read_only = false;

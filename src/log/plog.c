@@ -258,6 +258,12 @@ static bool plog_should_roll(const struct plog *pl, const struct segment *seg, s
 		return true;
 	if (pl->cfg.segment_ms > 0 && now_ms - seg->created_ms > pl->cfg.segment_ms)
 		return true;
+	/* KIP-354: the active segment is never cleaned, so a compacted log
+	 * rolls by max.compaction.lag.ms too, or the lag could not be kept. */
+	if (pl->cfg.cleanup_compact && pl->cfg.max_compaction_lag_ms > 0 &&
+	    pl->cfg.max_compaction_lag_ms < INT64_MAX &&
+	    now_ms - seg->created_ms > pl->cfg.max_compaction_lag_ms)
+		return true;
 	if (index_full(&seg->oidx) || index_full(&seg->tidx))
 		return true;
 	/* Relative offsets are int32 too. */
@@ -565,25 +571,35 @@ int plog_offset_for_time(struct plog *pl, int64_t ts, int64_t *offset, int64_t *
 {
 	*offset = *timestamp = -1;
 	pthread_mutex_lock(&pl->mu);
-	for (size_t i = 0; i < pl->nsegs; i++) {
+	size_t i = 0;
+	while (i < pl->nsegs) {
 		struct segment *seg = pl->segs[i];
-		if (seg->max_ts < ts)
+		if (seg->max_ts < ts) {
+			i++;
 			continue;
+		}
 		/* Every batch before the last time-index entry below ts has
 		 * timestamps < ts: start the scan at that entry's batch. */
 		struct index_entry e;
 		int64_t from = index_floor(&seg->tidx, ts, true, &e) ? e.val : seg->base_offset;
 		uint64_t pos = index_floor(&seg->oidx, from, false, &e) ? (uint64_t)e.val : 0;
 		uint64_t end = seg->size;
-		int64_t base = seg->base_offset;
 		fileref_ref(&seg->ref);
 		pthread_mutex_unlock(&pl->mu);
 		int rc = plog_time_in_segment(pl, seg, pos, end, ts, offset, timestamp);
-		segment_unref(seg);
-		if (rc != 0)
+		if (rc != 0) {
+			segment_unref(seg);
 			return rc == 1 ? KAFKA_NONE : rc;
+		}
+		/* Not in seg: go on after it. Retention or the cleaner may have
+		 * changed the list meanwhile (as in plog_read): when seg is gone,
+		 * the segment now holding its base (or the new first one) comes
+		 * next; seg is held until compared, so its address is not reused. */
 		pthread_mutex_lock(&pl->mu);
-		i = plog_find_segment(pl, base);  /* the list may have changed */
+		i = plog_find_segment(pl, seg->base_offset);
+		if (i < pl->nsegs && pl->segs[i] == seg)
+			i++;
+		segment_unref(seg);
 	}
 	pthread_mutex_unlock(&pl->mu);
 	return KAFKA_NONE;

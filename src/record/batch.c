@@ -48,7 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "record/codec.h"
+#include "record/compression.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/err.h"

@@ -110,7 +110,7 @@ struct record_view {
  * fills *rec, 1 at the end, -1 on malformed input. *pos starts at 0. */
 int batch_next_record(const uint8_t *payload, size_t len, size_t *pos, struct record_view *rec);
 
-/* ---- any codec (record/codec.c does the compression) ---- */
+/* ---- any codec (record/compression.c does the compression) ---- */
 
 /* Validation options. batch_validate(p, n, out) is batch_validate_opts with
  * all of them zero. */

@@ -279,7 +279,7 @@ static const struct {
 	{ "consume", consume_main },
 	{ "cluster", cluster_main },
 	{ "group", group_main },
-	{ "broker", topic_config_broker_main },
+	{ "broker", broker_main },
 	{ "bench", bench_main },
 	{ "mock", mock_main }, /* hidden: serve a mock cluster until killed */
 };

@@ -12,6 +12,10 @@
  *   topic.c    topic create/list/delete/add-partitions (topic_*); topic.h
  *              shares its usage text and admin client with describe.c
  *   describe.c topic describe: partitions, watermarks, configs (describe_*)
+ *   topic_config*.c  topic describe --configs, topic alter-config
+ *              (read-modify-write over AlterConfigs) (topic_config_*)
+ *   topic_trim.c     topic trim: DeleteRecords (topic_trim_*)
+ *   broker.c   broker describe / alter-config: a broker's dynamic configs
  *   produce.c  produce: stdin lines -> records (produce_*)
  *   consume.c  consume: assign() + poll up to the high watermarks (consume_*)
  *   format.c   consume --format templates (format_*)

@@ -107,10 +107,10 @@ void topic_config_alter_args_free(topic_config_alter_args_t *a);
 
 /* Verbs: `topic describe` (the --configs/--synonyms/--json forms; plain
  * describe goes on to describe.c), `topic alter-config`, and the noun
- * `broker` (describe, alter-config; topic_config_broker.c). */
+ * `broker` (describe, alter-config; broker.c). */
 int topic_config_describe(rnl_ctx_t *ctx, int argc, char **argv);
 int topic_config_alter(rnl_ctx_t *ctx, int argc, char **argv);
-int topic_config_broker_main(rnl_ctx_t *ctx, int argc, char **argv);
+int broker_main(rnl_ctx_t *ctx, int argc, char **argv);
 
 /* topic_trim.c: `topic trim` (DeleteRecords). */
 int topic_trim(rnl_ctx_t *ctx, int argc, char **argv);

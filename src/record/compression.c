@@ -1,5 +1,5 @@
 /*
- * codec.c — gzip, snappy, lz4 and zstd for record batch payloads (codec.h).
+ * compression.c — gzip, snappy, lz4 and zstd for record batch payloads (compression.h).
  *
  * Formats as Kafka clients write them:
  *
@@ -30,7 +30,7 @@
  *
  * Threads: no shared state; any thread.
  */
-#include "record/codec.h"
+#include "record/compression.h"
 
 #include <limits.h>
 #include <lz4frame.h>

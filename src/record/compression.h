@@ -1,5 +1,5 @@
 /*
- * codec.h — Kafka's four compression codecs, on Debian's libraries:
+ * compression.h — Kafka's four compression codecs, on Debian's libraries:
  *   gzip    zlib, a gzip stream (RFC 1952)
  *   snappy  libsnappy; written with the xerial "snappy-java" framing the
  *           Java client reads and writes; read in both that framing and
@@ -13,8 +13,8 @@
  *
  * Threads: pure functions, any thread.
  */
-#ifndef RUNNEL_RECORD_CODEC_H
-#define RUNNEL_RECORD_CODEC_H
+#ifndef RUNNEL_RECORD_COMPRESSION_H
+#define RUNNEL_RECORD_COMPRESSION_H
 #include <stddef.h>
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /*
- * topic_config_broker — rnl broker describe|alter-config: a broker's configs.
+ * broker.c — rnl broker describe|alter-config: a broker's configs.
  *
  * The same DescribeConfigs / AlterConfigs code as the topic's config verbs
  * (topic_config*.c), on the BROKER resource named by the node id. Without
@@ -166,7 +166,7 @@ static int broker_alter(rnl_ctx_t *ctx, int argc, char **argv)
 
 /* ---- dispatch ---- */
 
-int topic_config_broker_main(rnl_ctx_t *ctx, int argc, char **argv)
+int broker_main(rnl_ctx_t *ctx, int argc, char **argv)
 {
 	int at = rnl_take_verb(argc, argv);
 
