@@ -1,7 +1,7 @@
 // fuzz-deps: src/util src/record
 /*
  * fuzz_codec.c — libFuzzer target for the decompressors of
- * src/record/codec.c, which read producer-supplied payloads.
+ * src/record/compression.c, which read producer-supplied payloads.
  *
  * Input: byte 0 picks the codec (1 + b % 4: gzip, snappy, lz4, zstd),
  * byte 1 the output limit (1 << (b % 21): 1 B .. 1 MiB), the rest is the
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "record/codec.h"
+#include "record/compression.h"
 #include "util/err.h"
 
 static void check_limit_exact(enum batch_codec c, const uint8_t *in, size_t n,

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "record/batch.h"
-#include "record/codec.h"
+#include "record/compression.h"
 #include "unit.h"
 #include "util/buf.h"
 #include "util/crc32c.h"

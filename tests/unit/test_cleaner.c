@@ -10,7 +10,7 @@
 #include "test_log_fixture.h"
 
 #include "log/cleaner_int.h"
-#include "record/codec.h"
+#include "record/compression.h"
 
 /* ---------------------------------------------------------------- fixture */
 

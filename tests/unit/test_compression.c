@@ -1,6 +1,6 @@
 // deps: src/util src/record
 /*
- * test_compression.c — the four codecs of src/record/codec.c (the stem
+ * test_compression.c — the four codecs of src/record/compression.c (the stem
  * test_codec belongs to the protocol codec's tests).
  *
  * Sections: helpers (inputs, frames written with each library's own
@@ -19,7 +19,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "record/codec.h"
+#include "record/compression.h"
 #include "unit.h"
 #include "util/err.h"
 
