@@ -57,14 +57,6 @@ enum {
 	RETRY_AFTER_ERROR_MS = 60 * 1000,       /* a failed pass: leave the partition alone */
 	RETRY_MAP_TOO_SMALL_MS = 10 * 60 * 1000,
 	MIN_IO_BUFFER = 64 * 1024,
-	MAX_CKPT_BYTES = 64 << 20,
-};
-
-struct centry {
-	char *topic;                /* owned */
-	int32_t partition;
-	int64_t first_dirty;        /* -1: unknown (log start) */
-	int64_t retry_ms;           /* mono ms before which it is not picked; 0 */
 };
 
 struct cleaner {
@@ -76,8 +68,9 @@ struct cleaner {
 	pthread_t *threads;         /* owned, cc.threads of them when started */
 	struct cleaner_ctx *ctxs;   /* owned, one per thread */
 	size_t nthreads;
-	struct centry *v;           /* owned */
-	size_t n, cap;
+	struct ckpt_map dirty;      /* first dirty offset per log, as in the checkpoint */
+	struct ckpt_map retry;      /* mono ms before which a log is not picked (after a
+				     * failed or too-big pass) */
 	struct plog **busy;         /* borrowed (the thread holds a ref); NULL slots free */
 	size_t nbusy, busy_cap;
 	struct cleaner_stats st;    /* sums of finished passes */
@@ -88,105 +81,25 @@ struct cleaner {
 
 /* ========================================================== entries */
 
-static struct centry *centry_find(struct cleaner *cl, const char *topic, int32_t partition)
+/* The first dirty offset of a log, -1 when unknown (its start). cl->mu. */
+static int64_t first_dirty_of(struct cleaner *cl, const char *topic, int32_t partition)
 {
-	for (size_t i = 0; i < cl->n; i++)
-		if (cl->v[i].partition == partition && strcmp(cl->v[i].topic, topic) == 0)
-			return &cl->v[i];
-	return NULL;
-}
-
-/* cl->mu. NULL on OOM. */
-static struct centry *centry_get(struct cleaner *cl, const char *topic, int32_t partition)
-{
-	struct centry *e = centry_find(cl, topic, partition);
-	if (e != NULL)
-		return e;
-	if (cl->n == cl->cap) {
-		size_t cap = cl->cap ? cl->cap * 2 : 16;
-		struct centry *v = realloc(cl->v, cap * sizeof *v);
-		if (v == NULL)
-			return NULL;
-		cl->v = v;
-		cl->cap = cap;
-	}
-	char *t = strdup(topic);
-	if (t == NULL)
-		return NULL;
-	cl->v[cl->n] = (struct centry){ t, partition, -1, 0 };
-	return &cl->v[cl->n++];
+	struct ckpt_entry *e = ckpt_find(&cl->dirty, topic, partition);
+	return e != NULL ? e->offset : -1;
 }
 
 /* ======================================================= checkpoint */
 
-/* Parses the file's text (cl->mu). Returns 0 or the bad line number. */
-static int ckpt_parse(struct cleaner *cl, char *text)
-{
-	char *save = NULL, *line = strtok_r(text, "\n", &save);
-	long long version, count;
-	if (line == NULL || sscanf(line, "%lld", &version) != 1 || version != 0)
-		return 1;
-	if ((line = strtok_r(NULL, "\n", &save)) == NULL || sscanf(line, "%lld", &count) != 1 ||
-	    count < 0)
-		return 2;
-	for (long long i = 0; i < count; i++) {
-		char topic[256], extra;
-		long long part, off;
-		line = strtok_r(NULL, "\n", &save);
-		if (line == NULL || strlen(line) > 300 ||
-		    sscanf(line, "%255s %lld %lld %c", topic, &part, &off, &extra) != 3 || part < 0 ||
-		    part > INT32_MAX || off < 0)
-			return (int)i + 3;
-		struct centry *e = centry_get(cl, topic, (int32_t)part);
-		if (e != NULL)
-			e->first_dirty = off;
-	}
-	return 0;
-}
-
 /* Reads the checkpoint once (cl->mu). A bad file is a warning: every
  * partition is then dirty from its start, which costs one extra pass. */
-static void ckpt_load(struct cleaner *cl)
+static void cleaner_ckpt_load(struct cleaner *cl)
 {
-	int fd = openat(cl->ld->dirfd, CLEANER_CKPT, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	struct stat st;
-	char *text = NULL;
-	ssize_t got = -1;
-	if (fstat(fd, &st) == 0 && st.st_size < MAX_CKPT_BYTES &&
-	    (text = malloc((size_t)st.st_size + 1)) != NULL)
-		got = pread(fd, text, (size_t)st.st_size, 0);
-	close(fd);
-	int bad = got < 0 ? -1 : 0;
-	if (got >= 0) {
-		text[got] = '\0';
-		bad = strlen(text) == (size_t)got ? ckpt_parse(cl, text) : -1;
-	}
-	if (bad != 0)
+	int bad = 0;
+	int rc = ckpt_load(&cl->dirty, cl->ld->dirfd, CLEANER_CKPT, &bad);
+	if (rc == CKPT_UNREADABLE || rc == CKPT_MALFORMED)
 		log_warn("log", "%s/%s: %s %d; compacted partitions are cleaned from their start",
-			 cl->ld->path, CLEANER_CKPT, bad < 0 ? "unreadable" : "malformed at line", bad);
-	free(text);
-}
-
-/* Formats the entries with a known offset (cl->mu). malloc'd or NULL. */
-static char *ckpt_format(struct cleaner *cl, size_t *len)
-{
-	size_t cap = 32, count = 0;
-	for (size_t i = 0; i < cl->n; i++)
-		cap += strlen(cl->v[i].topic) + 40;
-	char *out = malloc(cap);
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < cl->n; i++)
-		count += cl->v[i].first_dirty >= 0;
-	size_t n = (size_t)snprintf(out, cap, "0\n%zu\n", count);
-	for (size_t i = 0; i < cl->n; i++)
-		if (cl->v[i].first_dirty >= 0)
-			n += (size_t)snprintf(out + n, cap - n, "%s %d %lld\n", cl->v[i].topic,
-					      cl->v[i].partition, (long long)cl->v[i].first_dirty);
-	*len = n;
-	return out;
+			 cl->ld->path, CLEANER_CKPT, rc == CKPT_UNREADABLE ? "unreadable" : "malformed at line",
+			 bad);
 }
 
 static void ckpt_write(struct cleaner *cl)
@@ -194,7 +107,7 @@ static void ckpt_write(struct cleaner *cl)
 	size_t len = 0;
 	pthread_mutex_lock(&cl->file_mu);
 	pthread_mutex_lock(&cl->mu);
-	char *text = ckpt_format(cl, &len);
+	char *text = ckpt_format(&cl->dirty, &len);
 	pthread_mutex_unlock(&cl->mu);
 	if (text != NULL && (cl->last == NULL || strcmp(text, cl->last) != 0)) {
 		if (logdir__write_durably(cl->ld, CLEANER_CKPT, CLEANER_CKPT_TMP, text, len) == 0) {
@@ -241,7 +154,7 @@ static struct cleaner *cleaner_get(struct logdir *ld)
 	if (cl != NULL) {
 		pthread_mutex_lock(&cl->mu);
 		if (!cl->loaded)
-			ckpt_load(cl);
+			cleaner_ckpt_load(cl);
 		cl->loaded = true;
 		pthread_mutex_unlock(&cl->mu);
 	}
@@ -309,20 +222,20 @@ static void stats_add(struct cleaner_stats *to, const struct cleaner_stats *a,
 static int cleaner_once(struct cleaner *cl, struct plog *pl, struct cleaner_ctx *cx, int64_t now_ms)
 {
 	pthread_mutex_lock(&cl->mu);
-	struct centry *e = centry_find(cl, pl->topic, pl->partition);
-	int64_t first_dirty = e != NULL ? e->first_dirty : -1;
+	int64_t first_dirty = first_dirty_of(cl, pl->topic, pl->partition);
 	pthread_mutex_unlock(&cl->mu);
 	struct cleaner_stats before = cx->st;
 	int64_t next = -1;
 	int rc = cpass_run(pl, cx, now_ms, first_dirty, &next);
 	pthread_mutex_lock(&cl->mu);
 	stats_add(&cl->st, &cx->st, &before);
-	e = centry_get(cl, pl->topic, pl->partition);
-	if (e != NULL && rc == CPASS_DONE)
-		e->first_dirty = next;
-	else if (e != NULL && (rc == CPASS_ERROR || rc == CPASS_MAP_TOO_SMALL))
-		e->retry_ms = clock_mono_ms() +
-			      (rc == CPASS_ERROR ? RETRY_AFTER_ERROR_MS : RETRY_MAP_TOO_SMALL_MS);
+	/* Out of memory: the pass is redone from the old first dirty offset,
+	 * or the log is retried at once; both are only extra work. */
+	if (rc == CPASS_DONE)
+		(void)ckpt_set(&cl->dirty, pl->topic, pl->partition, next);
+	else if (rc == CPASS_ERROR || rc == CPASS_MAP_TOO_SMALL)
+		(void)ckpt_set(&cl->retry, pl->topic, pl->partition, clock_mono_ms() +
+			       (rc == CPASS_ERROR ? RETRY_AFTER_ERROR_MS : RETRY_MAP_TOO_SMALL_MS));
 	pthread_mutex_unlock(&cl->mu);
 	if (rc == CPASS_DONE)
 		ckpt_write(cl);
@@ -351,8 +264,7 @@ int64_t cleaner__first_dirty(struct logdir *ld, const char *topic, int32_t parti
 	if (cl == NULL)
 		return -1;
 	pthread_mutex_lock(&cl->mu);
-	struct centry *e = centry_find(cl, topic, partition);
-	int64_t v = e != NULL ? e->first_dirty : -1;
+	int64_t v = first_dirty_of(cl, topic, partition);
 	pthread_mutex_unlock(&cl->mu);
 	return v;
 }
@@ -393,12 +305,11 @@ static double cleaner_need(struct cleaner *cl, struct plog *pl, int64_t now_ms)
 	int64_t mono = clock_mono_ms(), first_dirty = -1, end, clean, dirty;
 	size_t fds;
 	pthread_mutex_lock(&cl->mu);
-	struct centry *e = centry_find(cl, pl->topic, pl->partition);
-	bool skip = e != NULL && e->retry_ms > mono;
+	struct ckpt_entry *r = ckpt_find(&cl->retry, pl->topic, pl->partition);
+	bool skip = r != NULL && r->offset > mono;
 	for (size_t i = 0; i < cl->nbusy && !skip; i++)
 		skip = cl->busy[i] == pl;
-	if (e != NULL)
-		first_dirty = e->first_dirty;
+	first_dirty = first_dirty_of(cl, pl->topic, pl->partition);
 	pthread_mutex_unlock(&cl->mu);
 	if (skip)
 		return -1;
@@ -572,9 +483,8 @@ void cleaner__free(struct logdir *ld)
 	if (cl == NULL)
 		return;
 	cleaner__stop(ld);
-	for (size_t i = 0; i < cl->n; i++)
-		free(cl->v[i].topic);
-	free(cl->v);
+	ckpt_clear(&cl->dirty);
+	ckpt_clear(&cl->retry);
 	free(cl->busy);
 	free(cl->threads);
 	free(cl->ctxs);
@@ -592,12 +502,9 @@ void cleaner__forget(struct logdir *ld, const char *topic, int32_t partition)
 	if (cl == NULL)
 		return;
 	pthread_mutex_lock(&cl->mu);
-	struct centry *e = centry_find(cl, topic, partition);
-	bool had = e != NULL && e->first_dirty >= 0;
-	if (e != NULL) {
-		free(e->topic);
-		*e = cl->v[--cl->n];
-	}
+	bool had = first_dirty_of(cl, topic, partition) >= 0;
+	ckpt_remove(&cl->dirty, topic, partition);
+	ckpt_remove(&cl->retry, topic, partition);
 	pthread_mutex_unlock(&cl->mu);
 	if (had)
 		ckpt_write(cl);

@@ -257,13 +257,38 @@ int flusher_flush(struct plog *pl);
 int flusher_start(struct logdir *ld);
 void flusher_stop(struct logdir *ld);
 
-/* ============================================================= logdir.c */
+/* =========================================================== ckptfile.c */
 
+/* Kafka's offset checkpoint files ("0\n<count>\n<topic> <partition>
+ * <offset>\n..."): recovery points (logdir.c), log start offsets
+ * (start_offset.c), first dirty offsets (cleaner.c). The map is guarded by
+ * its owner's lock. */
 struct ckpt_entry {
 	char *topic;                /* owned */
 	int32_t partition;
 	int64_t offset;
 };
+struct ckpt_map {
+	struct ckpt_entry *v;       /* owned */
+	size_t n, cap;
+};
+enum { CKPT_OK, CKPT_MISSING, CKPT_UNREADABLE, CKPT_MALFORMED };
+
+struct ckpt_entry *ckpt_find(const struct ckpt_map *m, const char *topic, int32_t partition);
+/* Adds or updates. 0, or -1 when out of memory (m unchanged). */
+int ckpt_set(struct ckpt_map *m, const char *topic, int32_t partition, int64_t offset);
+void ckpt_remove(struct ckpt_map *m, const char *topic, int32_t partition);
+/* Frees every entry and the array; m is then empty and reusable. */
+void ckpt_clear(struct ckpt_map *m);
+/* The file's text for the entries whose offset is >= 0. malloc'd (NULL when
+ * out of memory); *len (if non-NULL) set. */
+char *ckpt_format(const struct ckpt_map *m, size_t *len);
+/* Replaces m by the content of <dirfd>/name. Returns CKPT_OK,
+ * CKPT_MISSING, CKPT_UNREADABLE (errno), or CKPT_MALFORMED with the first
+ * wrong line in *bad_line; m is empty unless CKPT_OK. */
+int ckpt_load(struct ckpt_map *m, int dirfd, const char *name, int *bad_line);
+
+/* ============================================================= logdir.c */
 
 /* Segment files renamed "<name>.deleted", waiting for file.delete.delay.ms
  * (retention.c). */
@@ -288,8 +313,7 @@ struct janitor {
  * mirrored in <log.dirs>/log-start-offset-checkpoint (start_offset.c). */
 struct start_ckpt {
 	pthread_mutex_t mu;         /* serializes writers of the file; guards last */
-	struct ckpt_entry *v;       /* logdir.mu */
-	size_t n, cap;
+	struct ckpt_map map;        /* logdir.mu */
 	char *last;                 /* owned: the text last written, to skip rewrites */
 };
 
@@ -306,8 +330,7 @@ struct logdir {
 	struct plog **parts;        /* registry of open partitions (each holds a ref) */
 	size_t nparts, parts_cap;
 	struct plog *dirty;         /* partitions with unflushed data or waiters */
-	struct ckpt_entry *ckpt;    /* recovery points: loaded, then kept current */
-	size_t nckpt, ckpt_cap;
+	struct ckpt_map ckpt;       /* recovery points: loaded, then kept current */
 	char **doomed;              /* owned paths of "-delete" dirs to remove */
 	size_t ndoomed, doomed_cap;
 

@@ -59,7 +59,7 @@
 #define CKPT_TMP CKPT_FILE ".tmp"
 #define CLEAN_FILE ".clean-shutdown"
 
-enum { MAX_TOPIC_LEN = 249, MAX_CKPT_BYTES = 64 << 20 };
+enum { MAX_TOPIC_LEN = 249 };
 
 /* ========================================================== names */
 
@@ -94,134 +94,31 @@ static bool topic_ok(const char *t)
 	return true;
 }
 
-/* ===================================================== checkpoint map */
+/* ===================================================== checkpoint */
 
-static struct ckpt_entry *ckpt_find(struct logdir *ld, const char *topic, int32_t partition)
+/* Reads the recovery-point checkpoint. A bad one is a warning and means
+ * full recovery for every partition; a missing one too unless the dir
+ * holds no partitions yet (logdir_scan). Returns false when the file is
+ * missing. */
+static bool ckpt_read(struct logdir *ld)
 {
-	for (size_t i = 0; i < ld->nckpt; i++)
-		if (ld->ckpt[i].partition == partition && strcmp(ld->ckpt[i].topic, topic) == 0)
-			return &ld->ckpt[i];
-	return NULL;
+	int bad_line = 0;
+	int rc = ckpt_load(&ld->ckpt, ld->dirfd, CKPT_FILE, &bad_line);
+	if (rc == CKPT_UNREADABLE)
+		log_warn("log", "%s/%s: unreadable (%s); every partition will be recovered in full",
+			 ld->path, CKPT_FILE, strerror(errno));
+	else if (rc == CKPT_MALFORMED)
+		log_warn("log", "%s/%s: malformed at line %d; every partition will be recovered in full",
+			 ld->path, CKPT_FILE, bad_line);
+	return rc != CKPT_MISSING;
 }
 
 /* ld->mu (or single-threaded). Out of memory: the entry is left out, which
  * only means a full recovery of that partition next time. */
-static void ckpt_set(struct logdir *ld, const char *topic, int32_t partition, int64_t offset)
+static void ckpt_note(struct logdir *ld, const struct plog *pl)
 {
-	struct ckpt_entry *e = ckpt_find(ld, topic, partition);
-	if (e != NULL) {
-		e->offset = offset;
-		return;
-	}
-	if (ld->nckpt == ld->ckpt_cap) {
-		size_t cap = ld->ckpt_cap ? ld->ckpt_cap * 2 : 16;
-		struct ckpt_entry *v = realloc(ld->ckpt, cap * sizeof *v);
-		if (v == NULL)
-			return;
-		ld->ckpt = v;
-		ld->ckpt_cap = cap;
-	}
-	char *t = strdup(topic);
-	if (t == NULL)
-		return;
-	ld->ckpt[ld->nckpt++] = (struct ckpt_entry){ t, partition, offset };
-}
-
-static void ckpt_remove(struct logdir *ld, const char *topic, int32_t partition)
-{
-	struct ckpt_entry *e = ckpt_find(ld, topic, partition);
-	if (e == NULL)
-		return;
-	free(e->topic);
-	*e = ld->ckpt[--ld->nckpt];
-}
-
-static void ckpt_clear(struct logdir *ld)
-{
-	for (size_t i = 0; i < ld->nckpt; i++)
-		free(ld->ckpt[i].topic);
-	ld->nckpt = 0;
-}
-
-/* Parses the checkpoint text (NUL-terminated). Returns 0, or -1 with the
- * line that is wrong in *bad_line. */
-static int ckpt_parse(struct logdir *ld, char *text, int *bad_line)
-{
-	char *save = NULL;
-	char *line = strtok_r(text, "\n", &save);
-	long long version = -1, count = -1;
-	*bad_line = 1;
-	if (line == NULL || sscanf(line, "%lld", &version) != 1 || version != 0)
-		return -1;
-	*bad_line = 2;
-	if ((line = strtok_r(NULL, "\n", &save)) == NULL || sscanf(line, "%lld", &count) != 1 || count < 0)
-		return -1;
-	for (long long i = 0; i < count; i++) {
-		char topic[MAX_TOPIC_LEN + 2];
-		long long part, off;
-		char extra;
-		*bad_line = (int)(i + 3);
-		line = strtok_r(NULL, "\n", &save);
-		if (line == NULL || strlen(line) > MAX_TOPIC_LEN + 48 ||
-		    sscanf(line, "%250s %lld %lld %c", topic, &part, &off, &extra) != 3 ||
-		    !topic_ok(topic) || part < 0 || part > INT32_MAX || off < 0)
-			return -1;
-		ckpt_set(ld, topic, (int32_t)part, off);
-	}
-	*bad_line = (int)(count + 3);
-	return strtok_r(NULL, "\n", &save) == NULL ? 0 : -1;
-}
-
-/* Reads the checkpoint. A bad one is a warning and means full recovery
- * for every partition; a missing one too unless the dir holds no
- * partitions yet (logdir_scan). Returns false when the file is missing. */
-static bool ckpt_read(struct logdir *ld)
-{
-	int fd = openat(ld->dirfd, CKPT_FILE, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn("log", "%s/%s: %s; every partition will be recovered in full", ld->path,
-				 CKPT_FILE, strerror(errno));
-		return errno != ENOENT;
-	}
-	struct stat st = { 0 };
-	char *text = NULL;
-	ssize_t got = -1;
-	if (fstat(fd, &st) == 0 && st.st_size < MAX_CKPT_BYTES &&
-	    (text = malloc((size_t)st.st_size + 1)) != NULL)
-		got = pread(fd, text, (size_t)st.st_size, 0);
-	close(fd);
-	int bad_line = 0;
-	if (got != st.st_size || memchr(text, '\0', (size_t)got) != NULL) {
-		log_warn("log", "%s/%s: unreadable; every partition will be recovered in full", ld->path,
-			 CKPT_FILE);
-	} else {
-		text[got] = '\0';
-		if (ckpt_parse(ld, text, &bad_line) != 0) {
-			ckpt_clear(ld);
-			log_warn("log", "%s/%s: malformed at line %d; every partition will be recovered in full",
-				 ld->path, CKPT_FILE, bad_line);
-		}
-	}
-	free(text);
-	return true;
-}
-
-/* Formats the map (ld->mu held). Returns malloc'd text or NULL. */
-static char *ckpt_format(struct logdir *ld, size_t *len)
-{
-	size_t cap = 32;
-	for (size_t i = 0; i < ld->nckpt; i++)
-		cap += strlen(ld->ckpt[i].topic) + 40;
-	char *out = malloc(cap);
-	if (out == NULL)
-		return NULL;
-	size_t n = (size_t)snprintf(out, cap, "0\n%zu\n", ld->nckpt);
-	for (size_t i = 0; i < ld->nckpt; i++)
-		n += (size_t)snprintf(out + n, cap - n, "%s %d %lld\n", ld->ckpt[i].topic,
-				      ld->ckpt[i].partition, (long long)ld->ckpt[i].offset);
-	*len = n;
-	return out;
+	if (ckpt_set(&ld->ckpt, pl->topic, pl->partition, plog_recovery_point(pl)) != 0)
+		log_warn("log", "%s: out of memory noting its recovery point", pl->name);
 }
 
 /* Writes name durably: tmp, fsync, rename, fsync dir. 0 or -1 (errno). */
@@ -256,8 +153,8 @@ int logdir_checkpoint(struct logdir *ld)
 	pthread_mutex_lock(&ld->ckpt_mu);
 	pthread_mutex_lock(&ld->mu);
 	for (size_t i = 0; i < ld->nparts; i++)
-		ckpt_set(ld, ld->parts[i]->topic, ld->parts[i]->partition, plog_recovery_point(ld->parts[i]));
-	char *text = ckpt_format(ld, &len);
+		ckpt_note(ld, ld->parts[i]);
+	char *text = ckpt_format(&ld->ckpt, &len);
 	pthread_mutex_unlock(&ld->mu);
 	int rc = 0;
 	/* Unchanged since the last write: the file already says this (an
@@ -401,8 +298,7 @@ static bool logdir_take_marker(struct logdir *ld)
 
 static void logdir_free(struct logdir *ld)
 {
-	ckpt_clear(ld);
-	free(ld->ckpt);
+	ckpt_clear(&ld->ckpt);
 	free(ld->ckpt_last);
 	for (size_t i = 0; i < ld->ndoomed; i++)
 		free(ld->doomed[i]);
@@ -464,7 +360,7 @@ struct logdir *logdir_open(const char *path, int64_t flush_scheduler_ms, char *e
 		goto fail;
 	}
 	log_info("log", "opened log dir %s (%s, %zu recovery point(s))", path,
-		 ld->clean ? "clean shutdown" : "no clean-shutdown marker", ld->nckpt);
+		 ld->clean ? "clean shutdown" : "no clean-shutdown marker", ld->ckpt.n);
 	return ld;
 fail:
 	logdir_free(ld);
@@ -539,7 +435,7 @@ static int logdir_plog_load(struct logdir *ld, struct plog *pl, int64_t rp, stru
 		plog__unref(pl);
 		return KAFKA_UNKNOWN_SERVER_ERROR;
 	}
-	ckpt_set(ld, pl->topic, pl->partition, plog_recovery_point(pl));
+	ckpt_note(ld, pl);
 	pthread_mutex_unlock(&ld->mu);
 	*out = pl;
 	return KAFKA_NONE;
@@ -558,7 +454,7 @@ int logdir_plog_open(struct logdir *ld, const char *topic, int32_t partition,
 	snprintf(path, sizeof path, "%s/%s", ld->path, name);
 	pthread_mutex_lock(&ld->mu);
 	bool dup = registry_has(ld, topic, partition);
-	struct ckpt_entry *e = ckpt_find(ld, topic, partition);
+	struct ckpt_entry *e = ckpt_find(&ld->ckpt, topic, partition);
 	int64_t rp = e != NULL ? e->offset : -1;
 	pthread_mutex_unlock(&ld->mu);
 	if (dup) {
@@ -594,7 +490,7 @@ void logdir_plog_close(struct logdir *ld, struct plog *pl)
 	 * failed: it will never be durable through this plog. */
 	plog__fail_waiters(pl, KAFKA_KAFKA_STORAGE_ERROR);
 	pthread_mutex_lock(&ld->mu);
-	ckpt_set(ld, pl->topic, pl->partition, plog_recovery_point(pl));
+	ckpt_note(ld, pl);
 	if (atomic_load(&pl->err) != KAFKA_NONE)
 		ld->any_failed = true;
 	pthread_mutex_unlock(&ld->mu);
@@ -608,7 +504,7 @@ void logdir_plog_delete(struct logdir *ld, struct plog *pl)
 	pthread_mutex_lock(&ld->mu);
 	bool found = registry_remove(ld, pl);
 	if (found)
-		ckpt_remove(ld, pl->topic, pl->partition);
+		ckpt_remove(&ld->ckpt, pl->topic, pl->partition);
 	pthread_mutex_unlock(&ld->mu);
 	if (!found)
 		return;

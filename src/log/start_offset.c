@@ -46,141 +46,36 @@
 #define LSO_FILE "log-start-offset-checkpoint"
 #define LSO_TMP LSO_FILE ".tmp"
 
-enum { LSO_MAX_TOPIC = 249, LSO_MAX_BYTES = 64 << 20 };
-
 /* ================================================================== map */
 
+/* ld->mu (or single-threaded). */
 static struct ckpt_entry *lso_find(struct logdir *ld, const char *topic, int32_t partition)
 {
-	for (size_t i = 0; i < ld->lso.n; i++)
-		if (ld->lso.v[i].partition == partition && strcmp(ld->lso.v[i].topic, topic) == 0)
-			return &ld->lso.v[i];
-	return NULL;
-}
-
-/* ld->mu (or single-threaded). Returns 0 or -1 when out of memory. */
-static int lso_set(struct logdir *ld, const char *topic, int32_t partition, int64_t offset)
-{
-	struct ckpt_entry *e = lso_find(ld, topic, partition);
-	if (e != NULL) {
-		e->offset = offset;
-		return 0;
-	}
-	if (ld->lso.n == ld->lso.cap) {
-		size_t cap = ld->lso.cap ? ld->lso.cap * 2 : 8;
-		struct ckpt_entry *v = realloc(ld->lso.v, cap * sizeof *v);
-		if (v == NULL)
-			return -1;
-		ld->lso.v = v;
-		ld->lso.cap = cap;
-	}
-	char *t = strdup(topic);
-	if (t == NULL)
-		return -1;
-	ld->lso.v[ld->lso.n++] = (struct ckpt_entry){ t, partition, offset };
-	return 0;
-}
-
-static void lso_remove(struct logdir *ld, const char *topic, int32_t partition)
-{
-	struct ckpt_entry *e = lso_find(ld, topic, partition);
-	if (e == NULL)
-		return;
-	free(e->topic);
-	*e = ld->lso.v[--ld->lso.n];
+	return ckpt_find(&ld->lso.map, topic, partition);
 }
 
 void start_offset__fini(struct logdir *ld)
 {
-	for (size_t i = 0; i < ld->lso.n; i++)
-		free(ld->lso.v[i].topic);
-	free(ld->lso.v);
+	ckpt_clear(&ld->lso.map);
 	free(ld->lso.last);
-	ld->lso.v = NULL;
-	ld->lso.n = ld->lso.cap = 0;
 	ld->lso.last = NULL;
 }
 
 /* ================================================================= file */
 
-/* The map as the file's text (ld->mu held). malloc'd, or NULL. */
-static char *lso_format(struct logdir *ld)
-{
-	size_t cap = 32;
-	for (size_t i = 0; i < ld->lso.n; i++)
-		cap += strlen(ld->lso.v[i].topic) + 40;
-	char *out = malloc(cap);
-	if (out == NULL)
-		return NULL;
-	size_t n = (size_t)snprintf(out, cap, "0\n%zu\n", ld->lso.n);
-	for (size_t i = 0; i < ld->lso.n; i++)
-		n += (size_t)snprintf(out + n, cap - n, "%s %d %lld\n", ld->lso.v[i].topic,
-				      ld->lso.v[i].partition, (long long)ld->lso.v[i].offset);
-	return out;
-}
-
-/* Parses the file's text into the map. Returns 0 or the bad line number. */
-static int lso_parse(struct logdir *ld, char *text)
-{
-	char *save = NULL, *line = strtok_r(text, "\n", &save);
-	long long version = -1, count = -1;
-	if (line == NULL || sscanf(line, "%lld", &version) != 1 || version != 0)
-		return 1;
-	if ((line = strtok_r(NULL, "\n", &save)) == NULL || sscanf(line, "%lld", &count) != 1 ||
-	    count < 0)
-		return 2;
-	for (long long i = 0; i < count; i++) {
-		char topic[LSO_MAX_TOPIC + 2], extra;
-		long long part, off;
-		line = strtok_r(NULL, "\n", &save);
-		if (line == NULL || strlen(line) > LSO_MAX_TOPIC + 48 ||
-		    sscanf(line, "%250s %lld %lld %c", topic, &part, &off, &extra) != 3 ||
-		    strlen(topic) > LSO_MAX_TOPIC || part < 0 || part > INT32_MAX || off < 0 ||
-		    lso_set(ld, topic, (int32_t)part, off) != 0)
-			return (int)(i + 3);
-	}
-	return strtok_r(NULL, "\n", &save) == NULL ? 0 : (int)(count + 3);
-}
-
-/* Reads the whole file into a NUL-terminated malloc'd string. NULL with
- * errno (ENOENT: no file). */
-static char *lso_slurp(struct logdir *ld)
-{
-	int fd = openat(ld->dirfd, LSO_FILE, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	struct stat st = { 0 };
-	char *text = NULL;
-	ssize_t got = -1;
-	if (fstat(fd, &st) == 0 && st.st_size < LSO_MAX_BYTES &&
-	    (text = malloc((size_t)st.st_size + 1)) != NULL)
-		got = pread(fd, text, (size_t)st.st_size, 0);
-	close(fd);
-	if (text == NULL || got != st.st_size || memchr(text, '\0', (size_t)got) != NULL) {
-		free(text);
-		errno = EIO;
-		return NULL;
-	}
-	text[got] = '\0';
-	return text;
-}
-
 void logdir__start_offsets_load(struct logdir *ld)
 {
 	unlinkat(ld->dirfd, LSO_TMP, 0);
-	char *text = lso_slurp(ld);
-	if (text == NULL && errno != ENOENT)
+	int bad = 0;
+	int rc = ckpt_load(&ld->lso.map, ld->dirfd, LSO_FILE, &bad);
+	if (rc == CKPT_UNREADABLE)
 		log_warn("log", "%s/%s: unreadable; log start offsets fall back to the first segments",
 			 ld->path, LSO_FILE);
-	int bad = text != NULL ? lso_parse(ld, text) : 0;
-	if (bad != 0) {
-		start_offset__fini(ld);
+	else if (rc == CKPT_MALFORMED)
 		log_warn("log", "%s/%s: malformed at line %d; log start offsets fall back to the first "
 			 "segments", ld->path, LSO_FILE, bad);
-	}
 	/* What the file says now: a write of the same text is skipped. */
-	ld->lso.last = text != NULL && bad == 0 ? lso_format(ld) : NULL;
-	free(text);
+	ld->lso.last = rc == CKPT_OK ? ckpt_format(&ld->lso.map, NULL) : NULL;
 }
 
 /* Writes the map to the file unless it says that already. lso.mu held.
@@ -188,7 +83,7 @@ void logdir__start_offsets_load(struct logdir *ld)
 static int lso_write_locked(struct logdir *ld)
 {
 	pthread_mutex_lock(&ld->mu);
-	char *text = lso_format(ld);
+	char *text = ckpt_format(&ld->lso.map, NULL);
 	pthread_mutex_unlock(&ld->mu);
 	if (text == NULL) {
 		log_error("log", "%s/%s: out of memory", ld->path, LSO_FILE);
@@ -263,7 +158,7 @@ void logdir__start_offset_forget(struct logdir *ld, const char *topic, int32_t p
 {
 	pthread_mutex_lock(&ld->lso.mu);
 	pthread_mutex_lock(&ld->mu);
-	lso_remove(ld, topic, partition);
+	ckpt_remove(&ld->lso.map, topic, partition);
 	pthread_mutex_unlock(&ld->mu);
 	lso_write_locked(ld);  /* a failure is logged; the entry goes at the next write */
 	pthread_mutex_unlock(&ld->lso.mu);
@@ -275,7 +170,7 @@ void start_offset__settle(struct logdir *ld, struct plog *pl, int64_t first)
 	struct ckpt_entry *e = lso_find(ld, pl->topic, pl->partition);
 	/* A DeleteRecords that raced past `first` keeps its entry. */
 	if (e != NULL && e->offset <= first)
-		lso_remove(ld, pl->topic, pl->partition);
+		ckpt_remove(&ld->lso.map, pl->topic, pl->partition);
 	pthread_mutex_unlock(&ld->mu);
 }
 
@@ -305,7 +200,7 @@ static int start_offset_commit(struct logdir *ld, struct plog *pl, int64_t start
 	}
 	struct ckpt_entry *e = lso_find(ld, pl->topic, pl->partition);
 	int64_t old = e != NULL ? e->offset : -1;
-	int rc = lso_set(ld, pl->topic, pl->partition, start);
+	int rc = ckpt_set(&ld->lso.map, pl->topic, pl->partition, start);
 	pthread_mutex_unlock(&ld->mu);
 	if (rc == 0)
 		rc = lso_write_locked(ld);
@@ -313,9 +208,9 @@ static int start_offset_commit(struct logdir *ld, struct plog *pl, int64_t start
 		/* Not acknowledged: the next write must not persist it either. */
 		pthread_mutex_lock(&ld->mu);
 		if (old >= 0)
-			lso_set(ld, pl->topic, pl->partition, old);
+			ckpt_set(&ld->lso.map, pl->topic, pl->partition, old);
 		else
-			lso_remove(ld, pl->topic, pl->partition);
+			ckpt_remove(&ld->lso.map, pl->topic, pl->partition);
 		pthread_mutex_unlock(&ld->mu);
 		return KAFKA_KAFKA_STORAGE_ERROR;
 	}
