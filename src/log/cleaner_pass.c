@@ -391,21 +391,29 @@ static int pass_build_map(struct pass *ps)
 
 /* ============================================================ step 4 */
 
+/* Writes the buffered output bytes to out (throttled). 0, or -1 with errno. */
+static int write_pending(struct pass *ps, struct segment *out)
+{
+	if (ps->wlen == 0)
+		return 0;
+	int e = segment_write(out, ps->wbuf, ps->wlen);
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	out->size += ps->wlen;
+	cleaner_throttle(ps->cx, (int64_t)ps->wlen);
+	ps->wlen = 0;
+	return 0;
+}
+
 /* Appends one output batch (whole bytes, header h) to the group's output,
  * indexing it. */
 static int emit(struct pass *ps, struct segment *out, const uint8_t *p, size_t n,
 		const struct batch_hdr *h)
 {
-	if (ps->wlen > 0 && ps->wlen + n > ps->cx->io_buffer) {
-		int e = segment_write(out, ps->wbuf, ps->wlen);
-		if (e != 0) {
-			errno = e;
-			return CPASS_ERROR;
-		}
-		out->size += ps->wlen;
-		cleaner_throttle(ps->cx, (int64_t)ps->wlen);
-		ps->wlen = 0;
-	}
+	if (ps->wlen > 0 && ps->wlen + n > ps->cx->io_buffer && write_pending(ps, out) != 0)
+		return CPASS_ERROR;
 	if (grow(&ps->wbuf, &ps->wcap, ps->wlen + n) != 0)
 		return CPASS_ERROR;
 	memcpy(ps->wbuf + ps->wlen, p, n);
@@ -523,16 +531,8 @@ static int group_batch(struct pass *ps, const struct cseg *s, const uint8_t *p, 
 
 static int flush_out(struct pass *ps, struct segment *out)
 {
-	if (ps->wlen > 0) {
-		int e = segment_write(out, ps->wbuf, ps->wlen);
-		if (e != 0) {
-			errno = e;
-			return CPASS_ERROR;
-		}
-		out->size += ps->wlen;
-		cleaner_throttle(ps->cx, (int64_t)ps->wlen);
-		ps->wlen = 0;
-	}
+	if (write_pending(ps, out) != 0)
+		return CPASS_ERROR;
 	/* Seal: the time index ends with the largest timestamp (segment.c). */
 	if (out->max_ts >= 0)
 		index_push(&out->tidx, out->max_ts, out->max_ts_offset);

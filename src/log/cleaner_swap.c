@@ -256,14 +256,9 @@ static bool parse_swap(const char *name, int64_t *base, int64_t *end)
 /* Unlinks every live segment whose base is in [base, end). */
 static int recover_unlink_replaced(struct plog *pl, int64_t base, int64_t end)
 {
-	int fd = dup(pl->dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = segment_dir_list(pl->dirfd);
+	if (d == NULL)
 		return -1;
-	}
-	rewinddir(d);  /* a dup shares its file offset with every other listing */
 	int64_t *v = NULL;
 	size_t n = 0, cap = 0;
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
@@ -290,14 +285,9 @@ static int recover_unlink_replaced(struct plog *pl, int64_t base, int64_t end)
 
 int cleaner__recover_swaps(struct plog *pl)
 {
-	int fd = dup(pl->dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = segment_dir_list(pl->dirfd);
+	if (d == NULL)
 		return -1;
-	}
-	rewinddir(d);  /* a dup shares its file offset with every other listing */
 	int64_t swaps[8][2];
 	size_t n = 0;
 	for (struct dirent *e; (e = readdir(d)) != NULL && n < 8;)

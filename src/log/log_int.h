@@ -15,6 +15,7 @@
  */
 #ifndef RUNNEL_LOG_LOG_INT_H
 #define RUNNEL_LOG_LOG_INT_H
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -151,6 +152,11 @@ int segment_unlink(int dirfd, int64_t base_offset);
  * or 1 when the headers do not chain up to exactly `end` (then *bad_pos is
  * where they stop), -1 on I/O error. */
 int segment_rebuild(struct segment *seg, int32_t interval, uint64_t *bad_pos);
+
+/* A listing of the partition directory dirfd (through a dup of it,
+ * rewound: a dup shares its file offset with every other listing of the
+ * same fd). NULL with errno. Caller closedir()s. */
+DIR *segment_dir_list(int dirfd);
 
 void segment_reader_init(struct segment_reader *r, const struct segment *seg, uint64_t end,
 			 size_t readahead);

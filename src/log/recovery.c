@@ -122,16 +122,9 @@ static bool is_temp_file(const char *name)
 /* Step 1. Returns 0 or -1 (errno). */
 static int recovery_list(struct plog *pl, struct bases *logs)
 {
-	int fd = dup(pl->dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = segment_dir_list(pl->dirfd);
+	if (d == NULL)
 		return -1;
-	}
-	/* A dup shares the file offset with pl->dirfd: an earlier listing
-	 * through another dup (cleaner__recover_swaps) left it at the end. */
-	rewinddir(d);
 	struct bases idx = { 0 };
 	int rc = 0;
 	for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {

@@ -345,3 +345,18 @@ int segment_rebuild(struct segment *seg, int32_t interval, uint64_t *bad_pos)
 		return -1;
 	return rc == 0 ? 0 : 1;
 }
+
+DIR *segment_dir_list(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
