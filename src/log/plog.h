@@ -65,11 +65,15 @@ struct plog_config {
 	int64_t min_compaction_lag_ms;  /* min.compaction.lag.ms */
 	int64_t max_compaction_lag_ms;  /* max.compaction.lag.ms (INT64_MAX: none) */
 	double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio */
+	/* ---- idempotence (src/txn/pstate.h); a broker key, the same for all */
+	int64_t producer_id_expiration_ms; /* producer.id.expiration.ms */
 };
 
 struct plog_append_result {
 	int64_t base_offset;       /* offset of the first record appended */
 	int64_t last_offset;       /* offset of the last record appended */
+	bool duplicate;            /* an idempotent retry: nothing appended; the offsets
+				    * are the original batch's */
 	int64_t log_append_time;   /* -1 unless LogAppendTime */
 	int64_t log_start_offset;
 };
@@ -80,7 +84,13 @@ struct plog_append_result {
  * is written (page cache) but not necessarily durable when this returns.
  * Returns KAFKA_NONE, or KAFKA_KAFKA_STORAGE_ERROR after an I/O error (the
  * partition then refuses appends until reopened: sticky, as sqlite's
- * pager). Calls delay_notify() on success. */
+ * pager). Calls delay_notify() on success.
+ * Idempotence: a batch with ProducerId >= 0 (the set must then be that one
+ * batch) is checked against the partition's producer state under the same
+ * lock as the append (src/txn/pstate.h): a retry of one of the producer's
+ * last 5 batches returns KAFKA_NONE with res->duplicate and the original
+ * offsets; INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER and
+ * UNKNOWN_PRODUCER_ID refuse it with nothing written. */
 int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
 		struct plog_append_result *res);
 
