@@ -326,7 +326,8 @@ static void produce_topic(struct req *req, struct produce_ctx *ctx,
 	for (int32_t i = 0; i < tr->partition_responses.count; i++) {
 		struct produce_request_partition_produce_data *pd = &td->partition_data.items[i];
 		part_resp *pr = &tr->partition_responses.items[i];
-		struct plog_append_result res = { -1, -1, -1, -1 };
+		struct plog_append_result res = { .base_offset = -1, .last_offset = -1,
+						 .log_append_time = -1, .log_start_offset = -1 };
 		int err = acks_err;
 		pr->index = pd->index;
 		if (err == KAFKA_NONE && (!t || pd->index < 0 || pd->index >= t->npartitions))
