@@ -457,7 +457,7 @@ int logdir_start_cleaner(struct logdir *ld, const struct cleaner_config *cc)
 		cl->nthreads++;
 	}
 	cl->started = true;
-	log_info("log", "log cleaner started: %zu thread(s), %lld-byte offset map each", cl->nthreads,
+	log_info("log", "log cleaner running: %zu thread(s), %lld-byte offset map each", cl->nthreads,
 		 (long long)cl->ctxs[0].map_bytes);
 	return 0;
 }

@@ -11,7 +11,7 @@ folder. start() picks a free loopback port (kept across restarts), starts
                          --override log.dirs=DATA_DIR [--override k=v]...
 
 with stdout+stderr appended to LOG_PATH, and returns once the log shows a line
-containing "started" (or, as a fallback, a TCP connect to the port succeeds).
+containing "main: started" (READY_LINE) (or, as a fallback, a TCP connect to the port succeeds).
 stop() sends SIGTERM and waits; kill9() sends SIGKILL; restart() = stop+start.
 check_problems() reports a broker that died on its own and any sanitizer
 report in its log; the fixtures fail the test on either.
@@ -48,7 +48,10 @@ TIMEOUT_SCALE = 3 if SAN else 1
 TMP_ROOT = Path(os.environ.get("RUNNEL_TEST_TMP") or (HERE / ".tmp"))
 KEEP_ALL = os.environ.get("RUNNEL_KEEP", "") not in ("", "0")
 
-START_TIMEOUT = 20.0   # seconds until "started", before scaling
+START_TIMEOUT = 20.0   # seconds until READY_LINE, before scaling
+# The line main.c logs once the listeners accept connections. Other lines
+# may contain "started" (the log cleaner's, say) before that.
+READY_LINE = "main: started"
 STOP_TIMEOUT = 20.0    # seconds from SIGTERM to exit, before scaling
 POLL = 0.02            # seconds between readiness / metadata polls
 
@@ -209,7 +212,7 @@ class Broker:
                 self._expect_exit = True
                 raise BrokerError(f"{self.name}: exited with {rc} during start-up\n"
                                   + self.log_tail(40, since=offset))
-            if self._log_has("started", offset):
+            if self._log_has(READY_LINE, offset):
                 return
             # Fallback for a broker that never logs "started": a successful
             # connect. Only after a grace period, so that another process
