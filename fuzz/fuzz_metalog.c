@@ -118,6 +118,7 @@ static void fold(struct replay *st, const struct mrec *r)
 		break;
 	case MREC_PARTITIONS:
 	case MREC_REMOVE_TOPIC:
+	case MREC_PRODUCER_IDS:
 		break;
 	default:
 		abort(); /* SNAPSHOT_END and unknown types are never applied */

@@ -1,4 +1,4 @@
-// fuzz-deps: src/util src/record src/log
+// fuzz-deps: src/util src/record src/log src/txn
 /*
  * fuzz_recovery.c — libFuzzer target for the partition log's start-up
  * recovery (src/log/recovery.c, with the segment reader and index code it

@@ -75,6 +75,8 @@ struct cfg_change;
 int api_alter_resource(struct req *req, int8_t type, kstr name, const struct cfg_change *ch, size_t n,
 		       bool replace_all, bool validate_only, char *msg, size_t msglen);
 void api_describe_cluster(struct req *req);
+/* idempotent producer: producer ids from src/meta (init_producer_id.c) */
+void api_init_producer_id(struct req *req);
 /* consumer groups (src/coord does the work on its own thread) */
 void api_find_coordinator(struct req *req);
 void api_join_group(struct req *req);

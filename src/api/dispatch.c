@@ -45,6 +45,7 @@ static const struct api_entry api_table[] = {
 	{ 19, 0, 7, api_create_topics },
 	{ 20, 0, 6, api_delete_topics },
 	{ 21, 0, 2, api_delete_records },
+	{ 22, 0, 4, api_init_producer_id },
 	{ 23, 0, 4, api_offset_for_leader_epoch },
 	{ 32, 0, 4, api_describe_configs },
 	{ 33, 0, 2, api_alter_configs },

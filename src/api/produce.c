@@ -32,11 +32,24 @@
  * (plog_when_durable; many requests share one flush). Anything else is
  * INVALID_REQUIRED_ACKS.
  *
- * Not yet served (later issues): idempotent/transactional batches
- * (ProducerId >= 0 needs InitProducerId, which we do not offer: such a
- * batch gets UNKNOWN_PRODUCER_ID), and control batches from clients
- * (INVALID_RECORD, as Kafka). Produce v0-2 would carry message formats v0/v1,
- * which we do not store: UNSUPPORTED_VERSION per partition.
+ * Idempotent batches (ProducerId >= 0, transactional bit clear) are
+ * checked against the partition's producer state inside plog_append, under
+ * the partition's lock (src/txn/pstate.h has Kafka's rules): such a record
+ * set must be exactly one batch (INVALID_RECORD), a batch with a negative
+ * BaseSequence is INVALID_RECORD ("Invalid sequence number", Kafka's
+ * LogValidator); a stale epoch is INVALID_PRODUCER_EPOCH, a sequence gap
+ * OUT_OF_ORDER_SEQUENCE_NUMBER, a producer the partition does not know
+ * starting above 0 UNKNOWN_PRODUCER_ID — each with nothing written. A retry
+ * of one of the producer's last 5 batches is answered NONE with the
+ * original base offset and not appended; with acks=all it still waits for
+ * the original batch to be durable (plog_when_durable on its end).
+ *
+ * Not yet served (issue 4 part 2): transactional batches get
+ * INVALID_TXN_STATE — Kafka's answer to a transactional produce to a
+ * partition that is not in an ongoing transaction (KIP-890), which is what
+ * every partition is until transactions exist; control batches from clients
+ * are INVALID_RECORD, as in Kafka. Produce v0-2 would carry message formats
+ * v0/v1, which we do not store: UNSUPPORTED_VERSION per partition.
  *
  * Threads: runs on the connection's loop. Durability callbacks run on the
  * flusher thread; they only record the outcome and count down, and the last
@@ -83,6 +96,8 @@ struct batch_check {
 	uint8_t *out;                 /* malloc'd rebuilt record set, or NULL */
 	size_t out_len, out_cap;
 	int32_t rec_index;            /* record index for RecordErrors, -1: none */
+	int32_t nbatches;             /* batches checked so far */
+	bool idem;                    /* one of them has a ProducerId */
 	char msg[160];                /* error message, "" when none */
 	int err;
 };
@@ -214,8 +229,16 @@ static int check_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *
 	 * sends one. Control batches come only from transaction coordinators. */
 	if (h->records_count == 0 || (h->attributes & BATCH_ATTR_CONTROL))
 		return bc->err = KAFKA_INVALID_RECORD;
-	if (h->producer_id >= 0 || (h->attributes & BATCH_ATTR_TRANSACTIONAL))
-		return bc->err = KAFKA_UNKNOWN_PRODUCER_ID;
+	if (h->attributes & BATCH_ATTR_TRANSACTIONAL)
+		return check_fail(bc, KAFKA_INVALID_TXN_STATE, -1,
+				  "Transactional produce is not supported yet");
+	if (h->producer_id >= 0 && h->base_sequence < 0)
+		return check_fail(bc, KAFKA_INVALID_RECORD, -1, "Invalid sequence number");
+	/* The producer state checks one batch per append (plog.h). */
+	bc->idem |= h->producer_id >= 0;
+	if (++bc->nbatches > 1 && bc->idem)
+		return check_fail(bc, KAFKA_INVALID_RECORD, -1,
+				  "Idempotent records must come as a single batch");
 	return check_deep(bc, p, n, h);
 }
 

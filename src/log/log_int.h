@@ -6,6 +6,7 @@
  * Locks, in the only order they may be taken:
  *   logdir.ckpt_mu  ->  plog.flush_mu  ->  plog.mu  ->  logdir.mu
  *   logdir.lso.mu   ->  plog.mu  ->  logdir.mu    (never with ckpt_mu)
+ *   plog.snap_mu    ->  plog.mu                   (psnap.c; never with the others)
  *   cleaner.file_mu ->  cleaner.mu                (cleaner.c; cleaner.mu is a
  *                                                  leaf, neither is taken with
  *                                                  a log lock held)
@@ -25,6 +26,8 @@
 #include "log/plog.h"
 #include "record/batch.h"
 #include "util/buf.h"
+
+struct pstate;  /* src/txn/pstate.h */
 
 /* ================================================================ index.c */
 
@@ -153,6 +156,12 @@ int segment_unlink(int dirfd, int64_t base_offset);
  * where they stop), -1 on I/O error. */
 int segment_rebuild(struct segment *seg, int32_t interval, uint64_t *bad_pos);
 
+/* Parses a file name "<20-digit offset><ext>" (".log", ".snapshot", ...):
+ * the offset, or -1 when name is not one. */
+int64_t segment_parse_name(const char *name, const char *ext);
+/* qsort comparison of int64_t offsets, ascending. */
+int segment_cmp_offsets(const void *a, const void *b);
+
 /* A listing of the partition directory dirfd (through a dup of it,
  * rewound: a dup shares its file offset with every other listing of the
  * same fd). NULL with errno. Caller closedir()s. */
@@ -207,6 +216,14 @@ struct plog {
 
 	atomic_bool dirty;          /* queued on ld->dirty */
 	struct plog *dirty_next;    /* ld->mu */
+
+	/* ---- idempotence (src/txn/pstate.h; snapshot files in psnap.c) */
+	struct pstate *ps;          /* owned: producer state of the log; mu */
+	pthread_mutex_t snap_mu;    /* one writer/pruner of snapshot files at a time */
+	uint8_t *snap_pending;      /* owned: encoded state at snap_pending_off, for the
+				     * janitor to write; NULL none; mu */
+	size_t snap_pending_len;    /* mu */
+	int64_t snap_pending_off;   /* mu */
 };
 
 /* Test-visible counters (process-wide; tests read them). */
@@ -250,6 +267,27 @@ int plog__sync_dir(int fd);
  * log dir had a clean-shutdown marker. Returns KAFKA_NONE or
  * KAFKA_KAFKA_STORAGE_ERROR. Called once, before the plog is shared. */
 int recovery_run(struct plog *pl, int64_t rp, bool clean);
+
+/* ============================================================== psnap.c */
+
+/* Producer state snapshots "<offset>.snapshot" (psnap.c has the design). */
+/* Restores pl->ps from the newest valid snapshot at or below the log end
+ * plus a scan of the batch headers after it; removes snapshots above the
+ * end and invalid ones. KAFKA_NONE or KAFKA_KAFKA_STORAGE_ERROR (read
+ * error, out of memory). recovery_run, before the plog is shared. */
+int psnap_recover(struct plog *pl, int64_t now_ms);
+/* Encodes pl->ps as the snapshot at off (a roll: the new base) for the
+ * janitor to write, replacing an older pending one. Out of memory: none.
+ * mu. */
+void psnap_queue(struct plog *pl, int64_t off);
+/* Writes the pending snapshot, if any (janitor). 0, or -1 (logged; a
+ * snapshot is only a cache). Any thread holding no plog lock. */
+int psnap_write_pending(struct plog *pl);
+/* Writes the state at the log end now (clean close). 0 or -1 (logged). */
+int psnap_write_now(struct plog *pl);
+/* Removes the snapshots below the newest one at or below first (the first
+ * segment's base) after retention. Any thread holding no plog lock. */
+void psnap_prune(struct plog *pl, int64_t first);
 
 /* ============================================================ flusher.c */
 
@@ -310,6 +348,7 @@ struct janitor {
 	pthread_t thread;
 	bool started, stop;         /* logdir.mu */
 	bool kick;                  /* trash was queued since the thread last looked; logdir.mu */
+	bool snap_kick;             /* a roll queued a producer snapshot; logdir.mu */
 	int64_t interval_ms;        /* log.retention.check.interval.ms */
 	struct trash_entry *trash;  /* owned; logdir.mu */
 	size_t ntrash, trash_cap;
@@ -362,6 +401,10 @@ struct logdir {
  * must not hold pl->mu (takes logdir.mu). */
 void logdir__delete_segment_later(struct logdir *ld, struct plog *pl, struct segment *seg,
 				  int64_t delay_ms);
+
+/* A roll queued a producer snapshot: the janitor writes pending snapshots
+ * now (retention.c). Takes logdir.mu; no plog lock held. */
+void logdir__snapshot_wanted(struct logdir *ld);
 
 /* ---- retention.c and start_offset.c */
 /* A retention pass; by_policy false applies only the log start offset rule

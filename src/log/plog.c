@@ -28,6 +28,14 @@
  *  3. waiters are sorted by end_offset; a waiter is called exactly once:
  *     by the flush that covers it, with the sticky error, or at close.
  *  4. Once err is set it stays set until the partition is reopened.
+ *  5. Idempotence: ps (src/txn/pstate.h) holds every appended producer
+ *     batch (plog_is_idempotent: ProducerId and BaseSequence >= 0, not a
+ *     control batch), minus expired producers and those below the log
+ *     start. Such a batch is checked and, once written, recorded under one
+ *     hold of mu, so two retries of one batch can never both be appended.
+ *     When recording fails (out of memory) the partition fails (invariant
+ *     4) rather than forget the batch; recovery rebuilds ps from the log.
+ *     A roll queues a snapshot of ps at the new base (psnap.c).
  *
  * Threads: any thread; see log_int.h for the lock order.
  */
@@ -39,6 +47,7 @@
 
 #include "delay/delay.h"
 #include "log/log_int.h"
+#include "txn/pstate.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -58,7 +67,9 @@ struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, 
 	pl->topic = strdup(topic);
 	pl->dir = strdup(dir);
 	pl->name = malloc(nlen);
-	if (pl->topic == NULL || pl->dir == NULL || pl->name == NULL) {
+	pl->ps = pstate_new();
+	if (pl->topic == NULL || pl->dir == NULL || pl->name == NULL || pl->ps == NULL) {
+		pstate_free(pl->ps);
 		free(pl->topic);
 		free(pl->dir);
 		free(pl->name);
@@ -71,8 +82,10 @@ struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, 
 	pl->ld = ld;
 	pl->cfg = *cfg;
 	pl->oldest_unflushed_ms = -1;
+	pl->snap_pending_off = -1;
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_mutex_init(&pl->flush_mu, NULL);
+	pthread_mutex_init(&pl->snap_mu, NULL);
 	atomic_init(&pl->refs, 1);
 	atomic_init(&pl->err, KAFKA_NONE);
 	atomic_init(&pl->dirty, false);
@@ -93,6 +106,9 @@ void plog__unref(struct plog *pl)
 		close(pl->dirfd);
 	pthread_mutex_destroy(&pl->mu);
 	pthread_mutex_destroy(&pl->flush_mu);
+	pthread_mutex_destroy(&pl->snap_mu);
+	pstate_free(pl->ps);
+	free(pl->snap_pending);
 	free(pl->topic);
 	free(pl->name);
 	free(pl->dir);
@@ -223,13 +239,27 @@ int plog_when_durable(struct plog *pl, int64_t end_offset, plog_durable_fn cb, v
 
 /* =============================================================== append */
 
+/* A producer's batch that the producer state checks and records: a
+ * ProducerId and a BaseSequence (a client's batch; produce.c refuses a
+ * client batch with a ProducerId but no sequence, Kafka's "Invalid sequence
+ * number"), not a control batch (transaction markers, written by the
+ * coordinator, which Kafka does not sequence-check either; issue 4 part
+ * 2). */
+static bool plog_is_idempotent(const struct batch_hdr *h)
+{
+	return h->producer_id >= 0 && h->base_sequence >= 0 && !(h->attributes & BATCH_ATTR_CONTROL);
+}
+
 /* Walks the record set's headers before anything is written, so a bad set
- * is refused whole. Counts records and offsets. */
-static int plog_plan(const uint8_t *p, size_t n, int64_t *records, int64_t *span)
+ * is refused whole. Counts records and offsets. *idem: the set holds an
+ * idempotent batch — then it must be that one batch (its sequence check
+ * and its retry answer cover exactly one batch). */
+static int plog_plan(const uint8_t *p, size_t n, int64_t *records, int64_t *span, bool *idem)
 {
 	struct batch_hdr h;
-	size_t off = 0;
+	size_t off = 0, nbatches = 0;
 	*records = *span = 0;
+	*idem = false;
 	if (n == 0)
 		return KAFKA_INVALID_RECORD;
 	while (off < n) {
@@ -242,8 +272,10 @@ static int plog_plan(const uint8_t *p, size_t n, int64_t *records, int64_t *span
 		*records += h.records_count;
 		*span += (int64_t)h.last_offset_delta + 1;
 		off += batch_total_size(&h);
+		*idem |= plog_is_idempotent(&h);
+		nbatches++;
 	}
-	return KAFKA_NONE;
+	return *idem && nbatches > 1 ? KAFKA_INVALID_RECORD : KAFKA_NONE;
 }
 
 static bool plog_should_roll(const struct plog *pl, const struct segment *seg, size_t n,
@@ -296,6 +328,9 @@ static int plog_roll(struct plog *pl, int64_t now_ms)
 	}
 	old->unsynced = true;
 	pl->dir_dirty = true;
+	/* The producer state at the new base, for the janitor to write
+	 * (psnap.c): a restart then scans from here, not from the log start. */
+	psnap_queue(pl, base);
 	if (pl->ld != NULL)
 		atomic_store(&pl->ld->ckpt_wanted, true);
 	log_debug("log", "%s: rolled to segment %020lld", pl->name, (long long)base);
@@ -344,17 +379,46 @@ static int plog_write(struct plog *pl, struct segment *seg, const uint8_t *p, si
 	return 0;
 }
 
+/* Idempotence (src/txn/pstate.h): checks the set's one batch against the
+ * producer state before anything is written. KAFKA_NONE: append it;
+ * KAFKA_NONE with res->duplicate: a retry of a retained batch, answered with
+ * that batch's offsets and not appended; otherwise Kafka's error. mu. */
+static int plog_idem_check(struct plog *pl, const uint8_t *p, size_t n,
+			   struct plog_append_result *res)
+{
+	struct batch_hdr h;
+	struct pstate_batch dup;
+	batch_parse_header(p, n, &h);
+	int err = pstate_check(pl->ps, &h, &dup);
+	if (err != KAFKA_DUPLICATE_SEQUENCE_NUMBER)
+		return err;
+	res->base_offset = dup.first_offset;
+	res->last_offset = dup.last_offset;
+	res->duplicate = true;
+	/* Kafka answers NO_TIMESTAMP here; the original append time is what
+	 * the first answer carried, so a retry learns the same. */
+	res->log_append_time = pl->cfg.log_append_time ? dup.max_ts : -1;
+	res->log_start_offset = atomic_load(&pl->start);
+	return KAFKA_NONE;
+}
+
 int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
 		struct plog_append_result *res)
 {
 	int64_t records, span;
-	int err = plog_plan(batches, n, &records, &span);
+	bool idem;
+	res->duplicate = false;
+	int err = plog_plan(batches, n, &records, &span, &idem);
 	if (err != KAFKA_NONE)
 		return err;
 	pthread_mutex_lock(&pl->mu);
 	if (pl->closed || atomic_load(&pl->err) != KAFKA_NONE) {
 		pthread_mutex_unlock(&pl->mu);
 		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	if (idem && ((err = plog_idem_check(pl, batches, n, res)) != KAFKA_NONE || res->duplicate)) {
+		pthread_mutex_unlock(&pl->mu);
+		return err;
 	}
 	bool rolled = false;
 	if (plog_should_roll(pl, plog_active(pl), n, span, now_ms)) {
@@ -380,10 +444,26 @@ int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
 	res->last_offset = base + span - 1;
 	res->log_append_time = pl->cfg.log_append_time ? now_ms : -1;
 	res->log_start_offset = atomic_load(&pl->start);
+	/* Recorded after the write, still under mu: check and append are one
+	 * step for every producer. */
+	struct batch_hdr h;
+	bool state_lost = idem && (batch_parse_header(batches, n, &h) != 0 ||
+				   pstate_update(pl->ps, &h, now_ms) != 0);
 	pthread_mutex_unlock(&pl->mu);
+	if (state_lost) {
+		/* Out of memory: the state misses a batch that is in the log, so
+		 * a retry of it would be appended twice. Fail safe: the partition
+		 * refuses appends until reopened, and reopening rebuilds the state
+		 * from the log, where the retry is then found. */
+		char name[64];
+		segment_name(name, sizeof name, seg->base_offset, ".log");
+		plog__fail(pl, "producer state update (out of memory) for a batch of", name, ENOMEM);
+	}
 	flusher_mark_dirty(pl, wake);
 	delay_notify();
-	return KAFKA_NONE;
+	if (rolled && pl->ld != NULL)
+		logdir__snapshot_wanted(pl->ld);
+	return state_lost ? KAFKA_KAFKA_STORAGE_ERROR : KAFKA_NONE;
 fail:
 	pthread_mutex_unlock(&pl->mu);
 	return KAFKA_KAFKA_STORAGE_ERROR;
@@ -631,6 +711,11 @@ int plog_flush(struct plog *pl)
 int plog__close_files(struct plog *pl)
 {
 	char name[64];
+	/* The producer state at the log end: a clean restart scans nothing.
+	 * A failed write is logged and only costs a longer scan. Not for a
+	 * failed partition: its state may miss a batch (plog_append). */
+	if (atomic_load(&pl->err) == KAFKA_NONE)
+		psnap_write_now(pl);
 	pthread_mutex_lock(&pl->mu);
 	struct segment *seg = plog_active(pl);
 	fileref_ref(&seg->ref);

@@ -85,8 +85,8 @@ struct plog_append_result {
  * Returns KAFKA_NONE, or KAFKA_KAFKA_STORAGE_ERROR after an I/O error (the
  * partition then refuses appends until reopened: sticky, as sqlite's
  * pager). Calls delay_notify() on success.
- * Idempotence: a batch with ProducerId >= 0 (the set must then be that one
- * batch) is checked against the partition's producer state under the same
+ * Idempotence: a producer batch — ProducerId >= 0 and BaseSequence >= 0,
+ * not a control batch; the set must then be that one batch — is checked against the partition's producer state under the same
  * lock as the append (src/txn/pstate.h): a retry of one of the producer's
  * last 5 batches returns KAFKA_NONE with res->duplicate and the original
  * offsets; INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER and

@@ -35,6 +35,8 @@
  *     Indexes of scanned segments are rebuilt and rewritten.
  *  7. fsync what was scanned, truncated or rewritten, and the dir; then
  *     LEO = next offset of the last segment, recovery point = LEO.
+ *  8. The producer state (idempotence): the newest valid snapshot at or
+ *     below LEO plus a scan of the batch headers after it (psnap.c).
  *
  * Invariants after recovery_run returns KAFKA_NONE:
  *  1. Every segment holds whole, valid batches with strictly increasing
@@ -79,26 +81,6 @@ static bool has_suffix(const char *s, const char *suf)
 	return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-/* Parses "<20 digits><ext>"; returns the base offset or -1. */
-static int64_t parse_segment_name(const char *name, const char *ext)
-{
-	if (strlen(name) != 20 + strlen(ext) || !has_suffix(name, ext))
-		return -1;
-	int64_t v = 0;
-	for (int i = 0; i < 20; i++) {
-		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
-			return -1;
-		v = v * 10 + (name[i] - '0');
-	}
-	return v;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int bases_push(struct bases *b, int64_t v)
 {
 	if (b->n == b->cap) {
@@ -132,19 +114,19 @@ static int recovery_list(struct plog *pl, struct bases *logs)
 		if (is_temp_file(e->d_name)) {
 			log_info("log", "%s: removing leftover %s", pl->name, e->d_name);
 			unlinkat(pl->dirfd, e->d_name, 0);
-		} else if ((b = parse_segment_name(e->d_name, ".log")) >= 0) {
+		} else if ((b = segment_parse_name(e->d_name, ".log")) >= 0) {
 			rc = bases_push(logs, b);
-		} else if ((b = parse_segment_name(e->d_name, ".index")) >= 0 ||
-			   (b = parse_segment_name(e->d_name, ".timeindex")) >= 0) {
+		} else if ((b = segment_parse_name(e->d_name, ".index")) >= 0 ||
+			   (b = segment_parse_name(e->d_name, ".timeindex")) >= 0) {
 			rc = bases_push(&idx, b);
 		}
 	}
 	closedir(d);
 	if (rc == 0 && logs->n > 0)
-		qsort(logs->v, logs->n, sizeof *logs->v, cmp_i64);
+		qsort(logs->v, logs->n, sizeof *logs->v, segment_cmp_offsets);
 	/* An index without its .log is an orphan of an interrupted delete. */
 	for (size_t i = 0; rc == 0 && i < idx.n; i++) {
-		if (logs->n > 0 && bsearch(&idx.v[i], logs->v, logs->n, sizeof *logs->v, cmp_i64))
+		if (logs->n > 0 && bsearch(&idx.v[i], logs->v, logs->n, sizeof *logs->v, segment_cmp_offsets))
 			continue;
 		log_info("log", "%s: removing index files of missing segment %020lld", pl->name,
 			 (long long)idx.v[i]);
@@ -502,7 +484,7 @@ int recovery_run(struct plog *pl, int64_t rp, bool clean)
 	atomic_store(&pl->leo, leo);
 	atomic_store(&pl->flushed, leo);
 	atomic_store(&pl->size_bytes, size);
-	rc = KAFKA_NONE;
+	rc = psnap_recover(pl, clock_wall_ms());
 out:
 	free(missing);
 	free(b.v);

@@ -32,6 +32,15 @@
  * After a pass the log start offset is at least the new first segment's
  * base (it never moves back).
  *
+ * Producer state (idempotence, src/txn/pstate.h) follows the log: every
+ * pass drops producers whose retained batches all lie below the log start
+ * (pstate_truncate_head) and, by policy passes, producers idle longer than
+ * producer.id.expiration.ms (pstate_expire; Kafka checks every
+ * producer.id.expiration.check.interval.ms, here every retention check);
+ * removed segments take the snapshots below them along (psnap_prune). The
+ * janitor also writes the snapshots that rolls queued (psnap.c), woken by
+ * the roll (logdir__snapshot_wanted) and again at each pass.
+ *
  * Not done (Kafka 3.x does): rolling an expired, non-empty active segment
  * so that it can be deleted too. Here the active segment always stays, so
  * a quiet partition keeps its last segment until it rolls (segment.ms).
@@ -50,6 +59,7 @@
 #include <unistd.h>
 
 #include "log/log_int.h"
+#include "txn/pstate.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -223,6 +233,20 @@ static void retention_take(struct plog *pl, size_t k, struct segment **out)
 		atomic_store(&pl->start, base);
 }
 
+/* Under mu, after the segments were taken: the producer state forgets
+ * producers wholly below the log start and, by policy, idle ones
+ * (producer.id.expiration.ms; <= 0 means not configured: none expire). */
+static void retention_producers(struct plog *pl, int64_t now_ms, bool by_policy)
+{
+	size_t gone = pstate_truncate_head(pl->ps, atomic_load(&pl->start));
+	if (by_policy && pl->cfg.producer_id_expiration_ms > 0)
+		gone += pstate_expire(pl->ps, now_ms, pl->cfg.producer_id_expiration_ms);
+	if (gone > 0)
+		log_info("log", "%s: forgot %zu producer id(s) (log start %lld, expiration %lld ms)",
+			 pl->name, gone, (long long)atomic_load(&pl->start),
+			 (long long)pl->cfg.producer_id_expiration_ms);
+}
+
 /* One pass (plog_retention_run; by_policy false: DeleteRecords' removal of
  * the segments below the new start). Returns segments removed or -1. */
 int retention__pass(struct plog *pl, int64_t now_ms, bool by_policy)
@@ -235,11 +259,13 @@ int retention__pass(struct plog *pl, int64_t now_ms, bool by_policy)
 	}
 	size_t k = retention_plan(pl, now_ms, by_policy, &why);
 	struct segment **gone = k > 0 ? malloc(k * sizeof *gone) : NULL;
+	if (gone != NULL)
+		retention_take(pl, k, gone);
+	retention_producers(pl, now_ms, by_policy);
 	if (gone == NULL) {
 		pthread_mutex_unlock(&pl->mu);
 		return 0;  /* nothing to do, or out of memory: the next pass retries */
 	}
-	retention_take(pl, k, gone);
 	int64_t delay = pl->cfg.file_delete_delay_ms;
 	int64_t first = pl->segs[0]->base_offset;
 	pthread_mutex_unlock(&pl->mu);
@@ -250,6 +276,7 @@ int retention__pass(struct plog *pl, int64_t now_ms, bool by_policy)
 	for (size_t i = 0; i < k; i++)
 		logdir__delete_segment_later(pl->ld, pl, gone[i], delay);
 	free(gone);
+	psnap_prune(pl, first);
 	if (pl->ld != NULL)
 		start_offset__settle(pl->ld, pl, first);
 	return atomic_load(&pl->err) == KAFKA_NONE ? (int)k : -1;
@@ -262,9 +289,18 @@ int plog_retention_run(struct plog *pl, int64_t now_ms)
 
 /* =============================================================== janitor */
 
+void logdir__snapshot_wanted(struct logdir *ld)
+{
+	pthread_mutex_lock(&ld->mu);
+	ld->jan.snap_kick = true;
+	pthread_cond_signal(&ld->jan.cond);
+	pthread_mutex_unlock(&ld->mu);
+}
+
 /* A retention pass over every open partition (refs taken under ld->mu,
- * the passes run without it). */
-static void janitor_retention(struct logdir *ld)
+ * the passes run without it), after writing the partition's pending
+ * producer snapshot; retention false: only the snapshots. */
+static void janitor_retention(struct logdir *ld, bool retention)
 {
 	pthread_mutex_lock(&ld->mu);
 	size_t n = ld->nparts;
@@ -278,7 +314,9 @@ static void janitor_retention(struct logdir *ld)
 	pthread_mutex_unlock(&ld->mu);
 	int64_t now = clock_wall_ms();
 	for (size_t i = 0; i < n; i++) {
-		plog_retention_run(v[i], now);
+		psnap_write_pending(v[i]);
+		if (retention)
+			plog_retention_run(v[i], now);
 		plog__unref(v[i]);
 	}
 	free(v);
@@ -288,7 +326,7 @@ static void janitor_retention(struct logdir *ld)
  * ld->mu held. */
 static void janitor_wait(struct logdir *ld, int64_t until)
 {
-	if (ld->jan.kick || ld->jan.stop)
+	if (ld->jan.kick || ld->jan.snap_kick || ld->jan.stop)
 		return;
 	if (until == INT64_MAX)
 		until = clock_mono_ms() + DEFAULT_CHECK_INTERVAL_MS;
@@ -302,11 +340,14 @@ static void *janitor_main(void *arg)
 	int64_t next_run = clock_mono_ms() + ld->jan.interval_ms;
 	pthread_mutex_lock(&ld->mu);
 	while (!ld->jan.stop) {
-		ld->jan.kick = false;
+		bool snaps = ld->jan.snap_kick;
+		ld->jan.kick = ld->jan.snap_kick = false;
 		pthread_mutex_unlock(&ld->mu);
 		if (clock_mono_ms() >= next_run) {
-			janitor_retention(ld);
+			janitor_retention(ld, true);
 			next_run = clock_mono_ms() + ld->jan.interval_ms;
+		} else if (snaps) {
+			janitor_retention(ld, false);
 		}
 		int64_t next_trash = logdir__reap_segments(ld, clock_mono_ms());
 		pthread_mutex_lock(&ld->mu);

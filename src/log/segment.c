@@ -360,3 +360,23 @@ DIR *segment_dir_list(int dirfd)
 	rewinddir(d);
 	return d;
 }
+
+int64_t segment_parse_name(const char *name, const char *ext)
+{
+	size_t len = strlen(name), elen = strlen(ext);
+	if (len != 20 + elen || strcmp(name + 20, ext) != 0)
+		return -1;
+	int64_t v = 0;
+	for (int i = 0; i < 20; i++) {
+		if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (name[i] - '0');
+	}
+	return v;
+}
+
+int segment_cmp_offsets(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}

@@ -33,7 +33,8 @@
  * partition log is opened with its topic's settings over the broker's.
  *
  * Locks: mu serializes mutations and the metalog; image.c's rwlock guards
- * the maps. Order: mu, then the image's locks.
+ * the maps. Order: mu, then the image's locks. Producer ids (pids.c) have
+ * their own lock, held while a new block is written: pids.mu, then mu.
  */
 #include "meta/meta.h"
 
@@ -53,6 +54,7 @@
 #include "meta/cfgset.h"
 #include "meta/image.h"
 #include "meta/metalog.h"
+#include "meta/pids.h"
 #include "meta/settings.h"
 #include "meta/uuid.h"
 #include "util/buf.h"
@@ -73,7 +75,8 @@ struct meta {
 	struct image im;            /* the image: own locks */
 	struct settings st;         /* dynamic broker configs, effective values: own lock */
 	pthread_mutex_t mu;         /* serializes mutations */
-	bool mu_init, im_init, st_init;
+	struct pids pids;           /* producer-id blocks (pids.h): own lock, taken before mu */
+	bool mu_init, im_init, st_init, pids_init;
 	char cluster_id[CLUSTER_ID_MAX + 1]; /* set at open, then immutable */
 	uint64_t replayed;          /* records applied at open, for the log line */
 };
@@ -150,6 +153,8 @@ size_t meta_config_synonyms(struct meta *m, const struct topic *t, const char *k
 static void cfg_fill(struct meta *m, struct topic *t)
 {
 	settings_topic_cfg(&m->st, t->configs, t->nconfigs, &t->cfg);
+	/* a broker-only key (no topic override, static: read_only) */
+	t->cfg.log.producer_id_expiration_ms = m->cfg->producer_id_expiration_ms;
 }
 
 /* Hands the settings of the newest version nt to its open partition logs,
@@ -266,6 +271,19 @@ static int encode_broker(struct meta *m, struct wbuf *w, bool cluster_default, u
 	return rc;
 }
 
+/* Appends the producer-id high-water mark as a PRODUCER_IDS record, when
+ * any block was ever reserved (mu held: pids.reserved is stable). */
+static int encode_pids(struct meta *m, struct wbuf *w, uint32_t *nrec)
+{
+	if (m->pids.reserved == 0)
+		return 0;
+	struct mrec r = { .type = MREC_PRODUCER_IDS, .node_id = m->cfg->node_id,
+			  .next_pid = m->pids.reserved };
+	int rc = metalog_encode(w, &r);
+	*nrec += rc == 0;
+	return rc;
+}
+
 /* Writes a snapshot once the log has grown past the configured size. A
  * failure is logged and retried after the next mutation. Call with mu. */
 static void maybe_snapshot(struct meta *m)
@@ -283,6 +301,7 @@ static void maybe_snapshot(struct meta *m)
 	rc |= encode_broker(m, &w, false, &nrec) | encode_broker(m, &w, true, &nrec);
 	for (size_t i = 0; i < n; i++)
 		rc |= encode_topic(&w, v[i]);
+	rc |= encode_pids(m, &w, &nrec);
 	if (rc != 0)
 		log_warn("meta", "metadata snapshot: encoding failed (out of memory)");
 	else
@@ -417,6 +436,13 @@ static int replay_apply(void *arg, const struct mrec *r, char *err, size_t errle
 		return replay_change(m, r, err, errlen);
 	case MREC_BROKER_CONFIGS:
 		return replay_broker(m, r, err, errlen);
+	case MREC_PRODUCER_IDS:
+		if (pids_replay(&m->pids, r->next_pid) != 0) {
+			snprintf(err, errlen, "metadata log: PRODUCER_IDS record with impossible next "
+				 "producer id %" PRId64, r->next_pid);
+			return -1;
+		}
+		return 0;
 	case MREC_REMOVE_TOPIC:
 		t = image_find_id(&m->im, r->id);
 		if (t == NULL)
@@ -572,7 +598,8 @@ struct meta *meta_open(const struct config *cfg, struct logdir *ld, char *err, s
 	m->mu_init = pthread_mutex_init(&m->mu, NULL) == 0;
 	m->im_init = image_init(&m->im, ld) == 0;
 	m->st_init = settings_init(&m->st, cfg) == 0;
-	if (!m->mu_init || !m->im_init || !m->st_init) {
+	m->pids_init = pids_init(&m->pids) == 0;
+	if (!m->mu_init || !m->im_init || !m->st_init || !m->pids_init) {
 		snprintf(err, errlen, "cannot initialise locks");
 		goto fail;
 	}
@@ -605,6 +632,8 @@ void meta_close(struct meta *m)
 	metalog_close(m->ml);
 	if (m->st_init)
 		settings_fini(&m->st);
+	if (m->pids_init)
+		pids_fini(&m->pids);
 	if (m->mu_init)
 		pthread_mutex_destroy(&m->mu);
 	free(m);
@@ -1071,4 +1100,31 @@ void meta_cleaner_config(struct meta *m, struct cleaner_config *out)
 	out->backoff_ms = broker_num(m, "log.cleaner.backoff.ms");
 	broker_value(m, "log.cleaner.io.max.bytes.per.second", buf, sizeof buf);
 	out->io_max_bytes_per_second = strtod(buf, NULL);
+}
+
+/* ======================================================= producer ids */
+
+/* pids_reserve_fn: makes the block ending at end durable (one PRODUCER_IDS
+ * record), then publishes it in p->reserved before a snapshot can be taken,
+ * so a snapshot never loses it. Takes mu (pids.mu is held: order pids.mu,
+ * then mu). Storage errors become COORDINATOR_LOAD_IN_PROGRESS, the code
+ * Kafka's broker answers while it cannot get a producer-id block from its
+ * controller: the client retries. */
+static int pid_block_reserve(void *arg, struct pids *p, int64_t end)
+{
+	struct meta *m = arg;
+	struct mrec r = { .type = MREC_PRODUCER_IDS, .node_id = m->cfg->node_id, .next_pid = end };
+	pthread_mutex_lock(&m->mu);
+	int rc = metalog_append(m->ml, &r);
+	if (rc == KAFKA_NONE) {
+		p->reserved = end;
+		maybe_snapshot(m);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return rc == KAFKA_NONE ? KAFKA_NONE : KAFKA_COORDINATOR_LOAD_IN_PROGRESS;
+}
+
+int meta_producer_id_next(struct meta *m, int64_t *pid)
+{
+	return pids_next(&m->pids, pid, pid_block_reserve, m);
 }

@@ -18,6 +18,7 @@
  *   TOPIC_CONFIGS   topic id, the topic's whole new override set (an alter)
  *   BROKER_CONFIGS  scope (node id, or -1 = cluster default), the scope's
  *                   whole new set of dynamic broker configs
+ *   PRODUCER_IDS    node id, end of the highest producer-id block reserved
  *
  * Threads: lookups are safe from any thread (a rwlock around the image;
  * returned topics are reference-counted so a concurrent delete cannot free
@@ -204,4 +205,13 @@ void meta_topic_config_get(struct meta *m, const struct topic *t, const char *ke
  * thread. */
 size_t meta_config_synonyms(struct meta *m, const struct topic *t, const char *key,
 			    struct cfg_syn *out, size_t max);
+
+/* A fresh producer id (InitProducerId), never handed out before by this
+ * cluster, not even before a crash (src/meta/pids.c: blocks of 1000 ids,
+ * each reserved by one durable PRODUCER_IDS record before use). Returns
+ * KAFKA_NONE with *pid set, or COORDINATOR_LOAD_IN_PROGRESS when a new
+ * block could not be made durable (retriable, as Kafka answers while its
+ * controller cannot hand out a block), or UNKNOWN_SERVER_ERROR when the id
+ * space is exhausted. Any thread; blocks for one fdatasync once per block. */
+int meta_producer_id_next(struct meta *m, int64_t *pid);
 #endif

@@ -42,6 +42,12 @@
  *                 u32 nconfigs, nconfigs x (str key, str value): the
  *                 scope's whole set of dynamic broker configs (replaces the
  *                 previous set; empty = none)
+ *   PRODUCER_IDS  i32 node_id, i64 next_producer_id: a block of producer
+ *                 ids [previous next_producer_id, next_producer_id) was
+ *                 reserved for node_id (Kafka's ProducerIdsRecord). Only
+ *                 the highest matters: replay keeps the maximum, so ids
+ *                 handed out before a crash are never handed out again.
+ *                 A snapshot carries one, when any block was reserved.
  *
  * Sequence numbers: record k (from 0) of metadata.log has seq base + k.
  *
@@ -248,6 +254,8 @@ static size_t payload_size(const struct mrec *r)
 		return 16;
 	case MREC_SNAPSHOT_END:
 		return 8 + 4;
+	case MREC_PRODUCER_IDS:
+		return 4 + 8;
 	default:
 		return SIZE_MAX;
 	}
@@ -309,6 +317,10 @@ static void enc_payload(struct wbuf *w, const struct mrec *r)
 	case MREC_SNAPSHOT_END:
 		wbuf_i64(w, (int64_t)r->seq);
 		wbuf_u32(w, r->nrecords);
+		break;
+	case MREC_PRODUCER_IDS:
+		wbuf_i32(w, r->node_id);
+		wbuf_i64(w, r->next_pid);
 		break;
 	}
 }
@@ -416,6 +428,10 @@ static int dec_payload(struct rd *rd, struct mrec *r)
 	case MREC_SNAPSHOT_END:
 		r->seq = (uint64_t)rd_i64(rd);
 		r->nrecords = rd_u32(rd);
+		return 0;
+	case MREC_PRODUCER_IDS:
+		r->node_id = rd_i32(rd);
+		r->next_pid = rd_i64(rd);
 		return 0;
 	default:
 		return -1;

@@ -27,6 +27,7 @@ enum mrec_type {
 	MREC_SNAPSHOT_END = 6,  /* snapshot files only: seq covered, record count */
 	MREC_TOPIC_CONFIGS = 7, /* topic id, the whole new override set */
 	MREC_BROKER_CONFIGS = 8,/* scope (node id, -1 cluster default), the whole new set */
+	MREC_PRODUCER_IDS = 9,  /* node id, end of the highest producer-id block handed out */
 };
 
 /* One metadata record. Decoded records own their strings (mrec_fini frees
@@ -47,6 +48,8 @@ struct mrec {
 				 * BROKER_CONFIGS: the scope, -1 = cluster default */
 	uint64_t seq;           /* SNAPSHOT_END: records [0, seq) are covered */
 	uint32_t nrecords;      /* SNAPSHOT_END: records before it in the file */
+	int64_t next_pid;       /* PRODUCER_IDS: first producer id not yet handed out in any
+				 * block (node_id: the broker the last block went to) */
 };
 
 #define MREC_STR_MAX 65534u  /* longest string a record can carry */

@@ -958,3 +958,31 @@ def parse_alter_configs(body, flexible):
     r.end()
     r.done()
     return out
+
+
+# ---------------------------------------------------------------- InitProducerId (22)
+# Kafka's InitProducerIdRequest/Response: v0-1 classic, v2+ flexible, v3+
+# adds ProducerId/ProducerEpoch to the request.
+
+API_INIT_PRODUCER_ID = 22
+INIT_PID_FLEX_MIN = 2
+
+
+def init_producer_id(version, transactional_id=None, timeout_ms=60000, producer_id=-1,
+                     producer_epoch=-1):
+    """InitProducerId request body (transactional_id None = null)."""
+    w = GroupWireWriter(version >= INIT_PID_FLEX_MIN)
+    w.s(transactional_id).i32(timeout_ms)
+    if version >= 3:
+        w.i64(producer_id).i16(producer_epoch)
+    return w.end().bytes()
+
+
+def parse_init_producer_id(body, version):
+    """-> (throttle_ms, error_code, producer_id, producer_epoch); checks that
+    nothing follows."""
+    r = GroupWireReader(body, version >= INIT_PID_FLEX_MIN)
+    out = (r.i32(), r.i16(), r.i64(), r.i16())
+    r.end()
+    r.done()
+    return out

@@ -56,7 +56,7 @@ CLEANER = {"log.cleaner.backoff.ms": 200, "log.retention.check.interval.ms": 200
 N_BIG = int(os.environ.get("RUNNEL_COMPACT_N") or 1_000_000)
 K_BIG = 10_000
 SEED = int(os.environ.get("RUNNEL_COMPACT_SEED") or random.SystemRandom().randrange(1 << 30))
-SEGMENT_RE = re.compile(r"^\d{20}\.(log|index|timeindex)$")
+SEGMENT_RE = re.compile(r"^\d{20}\.(log|index|timeindex|snapshot)$")
 
 
 # ------------------------------------------------------------------ helpers

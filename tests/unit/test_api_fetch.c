@@ -1,4 +1,4 @@
-// deps: src/util src/record src/log src/meta src/delay src/protocol src/api src/group src/coord gen
+// deps: src/util src/record src/log src/txn src/meta src/delay src/protocol src/api src/group src/coord gen
 /*
  * test_api_fetch.c — the Fetch and Produce handlers against the real log
  * dir, metadata and delay layer, with a fake net layer: a request is a

@@ -1,4 +1,4 @@
-// deps: src/util src/record src/log
+// deps: src/util src/record src/log src/txn
 /*
  * test_cleaner.c — the log cleaner (compaction): one pass through
  * cleaner__clean against a reference model (key -> latest offset and

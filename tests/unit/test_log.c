@@ -1,4 +1,4 @@
-// deps: src/util src/record src/log
+// deps: src/util src/record src/log src/txn
 /*
  * test_log.c — the partition log: append and read back across segments,
  * fetch rules (whole batches, max_bytes, min_one, out of range), sparse

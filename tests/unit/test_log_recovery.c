@@ -1,4 +1,4 @@
-// deps: src/util src/record src/log
+// deps: src/util src/record src/log src/txn
 /*
  * test_log_recovery.c — start-up recovery of the partition log: every
  * torn-tail and corruption case is a named test. A "crash" is a forked

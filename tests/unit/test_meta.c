@@ -1,4 +1,4 @@
-// deps: src/util src/record src/log src/meta
+// deps: src/util src/record src/log src/txn src/meta
 /*
  * test_meta.c — cluster metadata: the image (create, find, list, delete,
  * versions), replay after reopen, snapshots, torn and corrupt log tails,

@@ -1,4 +1,4 @@
-// deps: src/util src/record src/log src/meta
+// deps: src/util src/record src/log src/txn src/meta
 /*
  * test_meta_configs.c — topic and broker config changes in the metadata:
  * effective settings in Kafka's precedence (topic override > dynamic node

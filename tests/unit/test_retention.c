@@ -1,4 +1,4 @@
-// deps: src/util src/record src/log
+// deps: src/util src/record src/log src/txn
 /*
  * test_retention.c — retention and the log start offset: time and size
  * retention with a fake clock, the active segment never deleted, the start
