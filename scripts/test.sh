@@ -17,16 +17,23 @@ root=$(pwd)
 scripts/install-deps.sh --test || { echo "test: 0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0
+# A runner's closing line: optional "unit: ", then "N word" counts joined by
+# ", ", optionally pytest's " in 12.34s (0:00:12)".
+SUMMARY_RE='^(unit: )?[0-9]+ [a-z]+(, [0-9]+ [a-z]+)*( in [0-9.]+s( \([0-9:]+\))?)?$'
 step() { # name, command...
 	local name=$1; shift
 	echo "=== $name"
 	local t0=$SECONDS out rc
 	out=$(mktemp)
 	"$@" 2>&1 | tee "$out"; rc=${PIPESTATUS[0]}
-	# Count from the runner's own closing line where there is one.
-	local p f
-	p=$(grep -Eo '[0-9]+ passed' "$out" | tail -n1 | grep -Eo '[0-9]+' || true)
-	f=$(grep -Eo '[0-9]+ (failed|error|errors)' "$out" | awk '{s+=$1} END {print s+0}')
+	# Count from the runner's own closing line only ("unit: N passed, N
+	# failed", pytest's "N failed, N passed, N skipped in 12.3s"): client
+	# log lines such as librdkafka's "127.0.0.1:39997 failed: Connection
+	# refused" must not be read as counts.
+	local p f summary
+	summary=$(grep -E "$SUMMARY_RE" "$out" | tail -n1 || true)
+	p=$(grep -Eo '[0-9]+ passed' <<<"$summary" | grep -Eo '[0-9]+' || true)
+	f=$(grep -Eo '[0-9]+ (failed|errors?)' <<<"$summary" | awk '{s+=$1} END {print s+0}')
 	[ -n "$p" ] || p=$([ $rc -eq 0 ] && echo 1 || echo 0)
 	[ $rc -ne 0 ] && [ "${f:-0}" -eq 0 ] && f=1
 	passed=$((passed + p)); failed=$((failed + ${f:-0}))
