@@ -77,6 +77,7 @@ int api_alter_resource(struct req *req, int8_t type, kstr name, const struct cfg
 void api_describe_cluster(struct req *req);
 /* idempotent producer: producer ids from src/meta (init_producer_id.c) */
 void api_init_producer_id(struct req *req);
+void api_describe_producers(struct req *req);
 /* consumer groups (src/coord does the work on its own thread) */
 void api_find_coordinator(struct req *req);
 void api_join_group(struct req *req);

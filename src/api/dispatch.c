@@ -54,6 +54,7 @@ static const struct api_entry api_table[] = {
 	{ 44, 0, 1, api_incremental_alter_configs },
 	{ 47, 0, 0, api_offset_delete },
 	{ 60, 0, 1, api_describe_cluster },
+	{ 61, 0, 0, api_describe_producers },
 };
 #define API_TABLE_LEN (sizeof(api_table) / sizeof(api_table[0]))
 

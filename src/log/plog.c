@@ -701,6 +701,52 @@ int plog_max_timestamp(struct plog *pl, int64_t *offset, int64_t *timestamp)
 	return plog_offset_for_time(pl, max, offset, timestamp);
 }
 
+/* ============================================================ producers */
+
+struct producers_copy {
+	struct plog_producer *v;
+	size_t n;
+};
+
+static void producer_copy_one(void *arg, const struct pstate_entry *e)
+{
+	struct producers_copy *c = arg;
+	const struct pstate_batch *last = e->nbatches > 0 ? &e->b[e->nbatches - 1] : NULL;
+	c->v[c->n++] = (struct plog_producer){
+		.producer_id = e->pid, .epoch = e->epoch,
+		.last_sequence = last ? last->last_seq : -1,
+		.last_timestamp = last ? e->last_ts : -1,
+		.coordinator_epoch = e->coordinator_epoch,
+		.txn_start_offset = e->txn_first_offset,
+	};
+}
+
+static int producer_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct plog_producer *)a)->producer_id;
+	int64_t y = ((const struct plog_producer *)b)->producer_id;
+	return x < y ? -1 : x > y;
+}
+
+ssize_t plog_producers(struct plog *pl, struct plog_producer **out)
+{
+	*out = NULL;
+	pthread_mutex_lock(&pl->mu);
+	size_t n = pstate_count(pl->ps);
+	struct producers_copy c = { n > 0 ? malloc(n * sizeof *c.v) : NULL, 0 };
+	if (n > 0 && c.v == NULL) {
+		pthread_mutex_unlock(&pl->mu);
+		return -1;
+	}
+	if (n > 0)
+		pstate_foreach(pl->ps, producer_copy_one, &c);
+	pthread_mutex_unlock(&pl->mu);
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof *c.v, producer_cmp);
+	*out = c.v;
+	return (ssize_t)c.n;
+}
+
 /* ================================================================ flush */
 
 int plog_flush(struct plog *pl)

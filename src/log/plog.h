@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "util/buf.h"
 
 struct plog;
@@ -168,6 +169,22 @@ int plog_delete_records(struct plog *pl, int64_t offset, int64_t *low_watermark)
  * so; also removes segments wholly below the log start offset. Returns the
  * number of segments removed, or -1 on an I/O error (partition failed). */
 int plog_retention_run(struct plog *pl, int64_t now_ms);
+
+/* ------------------------------------------------- producers (DescribeProducers) */
+
+/* One active producer of the partition (its last retained batch). */
+struct plog_producer {
+	int64_t producer_id;
+	int16_t epoch;
+	int32_t last_sequence;          /* -1 when no batch is retained */
+	int64_t last_timestamp;         /* max timestamp of its last batch, -1 none */
+	int32_t coordinator_epoch;      /* -1 until transactions */
+	int64_t txn_start_offset;       /* first offset of its open transaction, -1 none */
+};
+/* A copy of the partition's producer state, sorted by producer id.
+ * Returns the count (*out malloc'd, caller frees; NULL when 0), or -1 when
+ * out of memory. Any thread; holds the partition mutex for the copy. */
+ssize_t plog_producers(struct plog *pl, struct plog_producer **out);
 
 /* ------------------------------------------------------ compaction (cleaner.c) */
 

@@ -986,3 +986,52 @@ def parse_init_producer_id(body, version):
     r.end()
     r.done()
     return out
+
+
+# ---------------------------------------------------------------- DescribeProducers
+# (key 61, v0, flexible; KIP-664). Fields from Kafka's
+# DescribeProducersRequest/Response schemas. Used by test_idempotence_wire.py.
+
+API_DESCRIBE_PRODUCERS = 61
+
+
+def describe_producers_body(topics):
+    """topics: [(name, [partition, ...])] -> request body (v0)."""
+    w = GroupWireWriter(True)
+
+    def topic(w, t):
+        w.s(t[0]).arr(t[1], lambda w, p: w.i32(p))
+        w.end()
+
+    w.arr(list(topics), topic)
+    return w.end().bytes()
+
+
+def parse_describe_producers(body):
+    """-> {(topic, partition): (error_code, error_message, [(producer_id,
+    epoch, last_sequence, last_timestamp, coordinator_epoch,
+    current_txn_start_offset)])}"""
+    r = GroupWireReader(body, True)
+    r.i32()  # throttle
+    out = {}
+
+    def producer(r, acc):
+        acc.append((r.i64(), r.i32(), r.i32(), r.i64(), r.i32(), r.i64()))
+        r.end()
+
+    def part(r, name):
+        index, err, msg = r.i32(), r.i16(), r.compact_string()
+        acc = []
+        r.arr(lambda r: producer(r, acc))
+        r.end()
+        out[(name, index)] = (err, msg, acc)
+
+    def topic(r):
+        name = r.s()
+        r.arr(lambda r: part(r, name))
+        r.end()
+
+    r.arr(topic)
+    r.end()
+    r.done()
+    return out

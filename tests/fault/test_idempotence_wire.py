@@ -34,6 +34,7 @@ OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
 INVALID_TXN_STATE = 48
 UNKNOWN_PRODUCER_ID = 59
+UNKNOWN_TOPIC_OR_PARTITION = 3
 INVALID_RECORD = 87
 
 TXN_BIT = 0x10
@@ -69,14 +70,15 @@ class Partition:
         (err, base), = kwire.parse_produce_v3(resp).values()
         return err, base
 
-    def batch(self, pid, epoch, seq, n=3, tag="", attributes=0):
+    def batch(self, pid, epoch, seq, n=3, tag="", attributes=0, base_ts=None):
         values = [f"{self.topic}/{pid}/{epoch}/{seq + i}{tag}".encode() for i in range(n)]
         return values, kwire.build_batch(values, producer_id=pid, producer_epoch=epoch,
-                                         base_sequence=seq, attributes=attributes)
+                                         base_sequence=seq, attributes=attributes,
+                                         base_ts=base_ts)
 
-    def new(self, pid, epoch, seq, n=3, acks=-1):
+    def new(self, pid, epoch, seq, n=3, acks=-1, base_ts=None):
         """A batch that must be appended at the log end."""
-        values, b = self.batch(pid, epoch, seq, n)
+        values, b = self.batch(pid, epoch, seq, n, base_ts=base_ts)
         leo = self.leo()
         err, base = self.send(b, acks)
         assert (err, base) == (NONE, leo), f"pid {pid} epoch {epoch} seq {seq}"
@@ -270,3 +272,41 @@ def test_duplicates_are_found_after_a_restart(broker_factory, topic_name, how):
     p.close()
     snaps = list((b.data_dir / f"{topic}-0").glob("*.snapshot"))
     assert snaps, "no producer snapshot was written"
+
+
+# ---------------------------------------------------------------- DescribeProducers
+
+def describe_producers(b, topics):
+    with Conn(b.port, timeout=harness.scaled(10)) as c:
+        body = c.request(kwire.API_DESCRIBE_PRODUCERS, 0, kwire.describe_producers_body(topics),
+                         corr=next(_corr), flexible=True)
+    return kwire.parse_describe_producers(body)
+
+
+def test_describe_producers_lists_the_partition_state(broker_factory, topic_name):
+    """DescribeProducers v0 answers each partition's producers from its
+    producer state: id, epoch, last sequence and the max timestamp of the
+    last batch; -1 / -1 for the transaction fields; the same after SIGKILL
+    (the state is rebuilt from snapshot and log)."""
+    b = broker_factory()
+    topic, idle = topic_name("dp"), topic_name("dp-idle")
+    b.create_topic(topic)
+    b.create_topic(idle)
+    p = Partition(b, topic)
+    p.new(7001, 2, 0, n=4, base_ts=1_700_000_000_000)
+    p.new(7000, 0, 0, n=2, base_ts=1_700_000_001_000)
+    p.new(7000, 0, 2, n=3, base_ts=1_700_000_002_000)
+    p.plain()
+    p.close()
+    want = [(7000, 0, 4, 1_700_000_002_000, -1, -1), (7001, 2, 3, 1_700_000_000_000, -1, -1)]
+    asked = [(topic, [0, 1]), (idle, [0]), ("no-such-topic-dp", [0])]
+    for _ in range(2):
+        got = describe_producers(b, asked)
+        assert got[(topic, 0)] == (NONE, None, want)
+        assert got[(idle, 0)] == (NONE, None, [])
+        assert got[(topic, 1)][0] == UNKNOWN_TOPIC_OR_PARTITION
+        assert got[("no-such-topic-dp", 0)][0] == UNKNOWN_TOPIC_OR_PARTITION
+        assert got[(topic, 1)][2] == []
+        b.kill9()
+        b.start()
+        harness.wait_for_topic(b.bootstrap, topic, 1)
