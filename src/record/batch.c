@@ -255,6 +255,12 @@ int batch_validate_opts(const uint8_t *p, size_t n, const struct batch_check_opt
 		return KAFKA_UNSUPPORTED_COMPRESSION_TYPE;
 	if (!batch_count_ok(&h, o->stored))
 		return KAFKA_INVALID_RECORD;
+	/* A stored batch's BaseOffset was set by a broker: it is an offset,
+	 * and its last offset fits int64 (BaseOffset is outside the CRC, so
+	 * damage on disk can make it anything; readers compute
+	 * batch_last_offset from it). */
+	if (o->stored && (h.base_offset < 0 || h.base_offset > INT64_MAX - h.last_offset_delta))
+		return KAFKA_CORRUPT_MESSAGE;
 	int err = batch_check_payload(p, n, &h, o);
 	if (err != KAFKA_NONE)
 		return err;

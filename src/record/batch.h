@@ -122,7 +122,9 @@ struct batch_check_opts {
 	bool stored;              /* a batch read back from a log: compaction may have
 				   * left fewer records than LastOffsetDelta + 1
 				   * (count <= delta + 1, offset deltas increasing,
-				   * within [0, delta]) */
+				   * within [0, delta]); BaseOffset must be >= 0 with
+				   * BaseOffset + LastOffsetDelta within int64
+				   * (else CORRUPT_MESSAGE) */
 };
 int batch_validate_opts(const uint8_t *p, size_t n, const struct batch_check_opts *o,
 			struct batch_hdr *out);

@@ -341,4 +341,26 @@ TEST(stored_mode_rejects_unordered_deltas_and_accepts_empty)
 	wbuf_fini(&w);
 }
 
+TEST(stored_mode_refuses_base_offsets_out_of_range)
+{
+	/* BaseOffset is outside the CRC: a damaged one must not make
+	 * BaseOffset + LastOffsetDelta overflow in readers (fuzz_recovery). */
+	struct wbuf w;
+	wbuf_init(&w);
+	struct batch_hdr t = tmpl_of(0, 2);
+	struct batch_check_opts stored = { 1 << 20, true };
+	size_t n;
+	uint8_t *b = assemble(CODEC_NONE, &t, &w, 0, &n);
+	const int64_t bases[] = { INT64_MAX, INT64_MAX - 1, -1, INT64_MIN };
+	for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+		batch_set_base_offset(b, bases[i]);
+		CHECK_EQ(batch_validate_opts(b, n, &stored, NULL), KAFKA_CORRUPT_MESSAGE);
+		CHECK_EQ(batch_validate(b, n, NULL), KAFKA_NONE); /* a producer's is ignored */
+	}
+	batch_set_base_offset(b, INT64_MAX - 2);
+	CHECK_EQ(batch_validate_opts(b, n, &stored, NULL), KAFKA_NONE);
+	free(b);
+	wbuf_fini(&w);
+}
+
 UNIT_MAIN()
