@@ -19,8 +19,10 @@
  * batch accepted with decompression yields exactly RecordsCount records
  * too, and rebuilt in another codec (batch_assemble) is accepted again
  * with the same records; whatever the deep check accepts, the stored mode
- * accepts.
+ * accepts — unless its BaseOffset is negative or its last offset passes
+ * int64, which only the stored mode checks (CORRUPT_MESSAGE).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +85,11 @@ static void check_deep(const uint8_t *p, size_t n)
 	struct batch_hdr h;
 	int rc = batch_validate_opts(p, n, &deep, &h);
 	int rs = batch_validate_opts(p, n, &stored, NULL);
-	if (rc == KAFKA_NONE && rs != KAFKA_NONE)
-		abort(); /* stored mode only relaxes */
+	/* Stored mode only relaxes the record rules; it adds one check, on
+	 * BaseOffset (a broker-set offset: >= 0, last offset within int64). */
+	bool offsets_ok = h.base_offset >= 0 && h.base_offset <= INT64_MAX - h.last_offset_delta;
+	if (rc == KAFKA_NONE && rs != (offsets_ok ? KAFKA_NONE : KAFKA_CORRUPT_MESSAGE))
+		abort();
 	if (rc != KAFKA_NONE)
 		return;
 	const uint8_t *recs;
