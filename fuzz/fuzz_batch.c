@@ -85,13 +85,14 @@ static void check_deep(const uint8_t *p, size_t n)
 	struct batch_hdr h;
 	int rc = batch_validate_opts(p, n, &deep, &h);
 	int rs = batch_validate_opts(p, n, &stored, NULL);
-	/* Stored mode only relaxes the record rules; it adds one check, on
-	 * BaseOffset (a broker-set offset: >= 0, last offset within int64). */
-	bool offsets_ok = h.base_offset >= 0 && h.base_offset <= INT64_MAX - h.last_offset_delta;
-	if (rc == KAFKA_NONE && rs != (offsets_ok ? KAFKA_NONE : KAFKA_CORRUPT_MESSAGE))
-		abort();
 	if (rc != KAFKA_NONE)
 		return;
+	/* Stored mode only relaxes the record rules; it adds one check, on
+	 * BaseOffset (a broker-set offset: >= 0, last offset within int64).
+	 * rc == NONE: LastOffsetDelta >= 0, so the subtraction cannot overflow. */
+	bool offsets_ok = h.base_offset >= 0 && h.base_offset <= INT64_MAX - h.last_offset_delta;
+	if (rs != (offsets_ok ? KAFKA_NONE : KAFKA_CORRUPT_MESSAGE))
+		abort();
 	const uint8_t *recs;
 	size_t len;
 	uint8_t *owned;
