@@ -144,4 +144,55 @@ void coord_delete_offsets(struct coord_job *job, const char *group, const struct
  * for the group and all its offsets, then done(job, NONE). The group goes
  * Dead at once (joins arriving meanwhile start a new group). */
 void coord_delete_group(struct coord_job *job, const char *group, coord_done_fn done);
+
+/* ---- transactions (coord_txn.c; the state machines are src/txn/tcoord.h)
+ *
+ * The transaction coordinator runs on this same thread: its jobs come in
+ * through coord_submit like the group ones, and its durable state is the
+ * compacted topic __transaction_state (transaction.state.log.num.partitions
+ * partitions, created on first need), replayed at coord_start. Markers are
+ * written by this thread to every partition of a transaction once its
+ * PREPARE_x record is durable; the COMPLETE_x record follows when every
+ * marker is durable. Transactions left in PREPARE_x by a crash are finished
+ * at start-up. Timeouts abort (with an epoch bump) every
+ * transaction.abort.timed.out.transaction.cleanup.interval.ms.
+ */
+struct tcoord;
+
+/* Creates __transaction_state when missing (FindCoordinator KeyType 1, and
+ * every transactional request). Any thread. NONE or
+ * COORDINATOR_NOT_AVAILABLE. */
+int coord_txn_ensure_topic(void);
+
+/* The answer of a transactional request. done runs on the coordinator
+ * thread, never inside the call; then the handler calls coord_finish. */
+typedef void (*coord_txn_done_fn)(struct coord_job *job, int err, int64_t pid, int16_t epoch);
+
+/* InitProducerId with a transactional id (tcoord_init_pid's rules). */
+void coord_txn_init_pid(struct coord_job *job, const char *tid, int32_t timeout_ms, int64_t pid,
+			int16_t epoch, bool fenced_ok, coord_txn_done_fn done);
+/* AddPartitionsToTxn (the handler answers UNKNOWN_TOPIC_OR_PARTITION /
+ * OPERATION_NOT_ATTEMPTED itself when a partition does not exist) and
+ * AddOffsetsToTxn (tps = the group's __consumer_offsets partition). One
+ * code for all of tps. */
+void coord_txn_add_partitions(struct coord_job *job, const char *tid, int64_t pid, int16_t epoch,
+			      const struct coord_tp *tps, size_t n, bool fenced_ok,
+			      coord_txn_done_fn done);
+/* EndTxn. */
+void coord_txn_end(struct coord_job *job, const char *tid, int64_t pid, int16_t epoch, bool commit,
+		   bool fenced_ok, coord_txn_done_fn done);
+/* The transaction state machines, for DescribeTransactions /
+ * ListTransactions (read-only, inside job->run). */
+struct tcoord *coord_txns(void);
+
+/* TxnOffsetCommit (coord_store.c): writes the offsets as one transactional
+ * batch (ProducerId pid, ProducerEpoch epoch, BaseSequence -1) to the
+ * group's __consumer_offsets partition — the partition log's KIP-890 check
+ * refuses it unless AddOffsetsToTxn added that partition to the producer's
+ * ongoing transaction (INVALID_TXN_STATE), or the epoch is stale
+ * (INVALID_PRODUCER_EPOCH) — and once durable keeps them PENDING for pid:
+ * invisible to OffsetFetch until the transaction's COMMIT marker lands in
+ * that partition (coord_store_txn_end), dropped on ABORT. done(job, code). */
+void coord_txn_commit_offsets(struct coord_job *job, const char *group, int64_t pid, int16_t epoch,
+			      const struct coord_offset *offs, size_t n, coord_done_fn done);
 #endif

@@ -55,4 +55,19 @@ void coord_store_expire(void);
 /* Monotonic <-> wall conversions of a past instant (group state times). */
 int64_t coord_mono_to_wall(int64_t mono_ms);
 int64_t coord_wall_to_mono(int64_t wall_ms);
+/* Transactions: the marker of pid's transaction is durable in the
+ * __consumer_offsets partition `partition`: its pending offsets (written by
+ * coord_txn_commit_offsets, or found by the replay) become committed
+ * (commit) or are dropped. Coordinator thread. */
+void coord_store_txn_end(int32_t partition, int64_t pid, bool commit);
+/* Does any group have pending transactional offsets for (group, topic,
+ * partition)? (OffsetFetch RequireStable: UNSTABLE_OFFSET_COMMIT.) */
+bool coord_store_txn_pending(const char *group, const char *topic, int32_t partition);
+
+/* coord_txn.c: replays __transaction_state (start-up, before the thread
+ * runs); starts the markers of transactions left in PREPARE_x once the
+ * thread runs (coord_txn_resume, on the thread); timers. */
+int coord_txn_load(void);
+void coord_txn_resume(void);
+void coord_txn_stop(void);
 #endif

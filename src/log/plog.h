@@ -186,6 +186,67 @@ struct plog_producer {
  * out of memory. Any thread; holds the partition mutex for the copy. */
 ssize_t plog_producers(struct plog *pl, struct plog_producer **out);
 
+/* ------------------------------------------------ transactions (txnlog.c) */
+/*
+ * Transactions in the partition (issue 4 part 2; Kafka's layout and rules):
+ *  - a transactional batch (attributes bit 4) opens its producer's
+ *    transaction here (src/txn/pstate.h); a marker — a control batch
+ *    written by plog_append_marker, never by a client — closes it;
+ *  - last stable offset (LSO) = min(first offset of the oldest open
+ *    transaction, high watermark): read_committed readers see only below it;
+ *  - every aborted transaction is remembered as (producer id, first offset,
+ *    last offset = its ABORT marker's offset) in memory, sorted by last
+ *    offset, and on disk in the `.txnindex` file of the segment the marker
+ *    landed in (Kafka's format: 34-byte entries, int16 version 0, int64
+ *    producer id, int64 first offset, int64 last offset, int64 last stable
+ *    offset after the marker). Recovery rebuilds the entries of the scanned
+ *    tail from the log and loads the older segments' files; retention and
+ *    DeleteRecords drop entries whose last offset falls below the log start.
+ *  - KIP-890 part 1 (server-side defence against hanging transactions and
+ *    late writes): a transactional batch for a producer that has no open
+ *    transaction in this partition is appended only when the verify hook
+ *    says the coordinator has added this partition to the producer's
+ *    ongoing transaction with this epoch (checked under the partition mutex,
+ *    so a marker cannot slip between the check and the append).
+ */
+
+/* The KIP-890 check: KAFKA_NONE when (pid, epoch) has an ongoing
+ * transaction holding (topic, partition); else the Kafka code to answer
+ * (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ...). Called with the
+ * partition mutex held: it must take only leaf locks and not block. */
+typedef int (*plog_txn_verify_fn)(int64_t pid, int16_t epoch, const char *topic, int32_t partition);
+/* Installs the hook (process-wide; main.c, before the listeners open). NULL
+ * (the default): transactional batches are appended unverified (unit tests). */
+void plog_set_txn_verify(plog_txn_verify_fn fn);
+
+/* Appends a transaction marker: a control batch (attributes transactional +
+ * control, ProducerId pid, ProducerEpoch epoch, BaseSequence -1, one record
+ * with key {int16 0, int16 type: 0 ABORT / 1 COMMIT} and value {int16 0,
+ * int32 coordinator_epoch}), closing pid's open transaction in this
+ * partition (an ABORT records an aborted-transaction entry) and moving the
+ * LSO. *offset = the marker's offset. Returns KAFKA_NONE,
+ * INVALID_PRODUCER_EPOCH (epoch older than the partition's producer state
+ * knows), or KAFKA_KAFKA_STORAGE_ERROR. Durability as plog_append
+ * (plog_when_durable). Any thread. */
+int plog_append_marker(struct plog *pl, int64_t pid, int16_t epoch, int32_t coordinator_epoch,
+		       bool commit, int64_t now_ms, int64_t *offset);
+
+/* The last stable offset (see above). Lock-free (an atomic). */
+int64_t plog_last_stable_offset(const struct plog *pl);
+
+/* One aborted transaction. */
+struct plog_aborted {
+	int64_t producer_id;
+	int64_t first_offset;
+	int64_t last_offset;       /* its ABORT marker */
+};
+/* The aborted transactions a read_committed fetch of [from, to) needs:
+ * those with last_offset >= from and first_offset < to, in last-offset
+ * order. Returns the count (*out malloc'd, caller frees; NULL when 0), or
+ * -1 when out of memory. Any thread (partition mutex held for the copy;
+ * O(log n + answer)). */
+ssize_t plog_aborted_txns(struct plog *pl, int64_t from, int64_t to, struct plog_aborted **out);
+
 /* ------------------------------------------------------ compaction (cleaner.c) */
 
 /* Cleaner settings (broker-wide, Kafka's log.cleaner.* keys). */

@@ -381,6 +381,14 @@ static void build_record(struct wbuf *w, int i, const struct batch_kv *kv)
 uint8_t *batch_build_kv(int64_t base_offset, int64_t base_ts, int n,
 			const struct batch_kv *recs, size_t *len)
 {
+	static const struct batch_producer none = { -1, -1, -1, 0 };
+	return batch_build_kv_producer(base_offset, base_ts, n, recs, &none, len);
+}
+
+uint8_t *batch_build_kv_producer(int64_t base_offset, int64_t base_ts, int n,
+				 const struct batch_kv *recs, const struct batch_producer *prod,
+				 size_t *len)
+{
 	static const struct batch_kv null_kv = { NULL, 0, NULL, 0 };
 	uint8_t *out = NULL;
 	struct wbuf w;
@@ -393,13 +401,13 @@ uint8_t *batch_build_kv(int64_t base_offset, int64_t base_ts, int n,
 	wbuf_i32(&w, -1);          /* PartitionLeaderEpoch: the broker sets it */
 	wbuf_i8(&w, 2);            /* Magic */
 	wbuf_u32(&w, 0);           /* CRC, patched */
-	wbuf_i16(&w, 0);           /* Attributes: no codec, CreateTime */
+	wbuf_i16(&w, prod->attributes); /* no codec, CreateTime; transactional/control bits */
 	wbuf_i32(&w, n > 0 ? n - 1 : 0); /* LastOffsetDelta; an empty batch still covers its base offset */
 	wbuf_i64(&w, base_ts);     /* BaseTimestamp */
 	wbuf_i64(&w, base_ts);     /* MaxTimestamp: every delta is 0 */
-	wbuf_i64(&w, -1);          /* ProducerId: none */
-	wbuf_i16(&w, -1);          /* ProducerEpoch */
-	wbuf_i32(&w, -1);          /* BaseSequence */
+	wbuf_i64(&w, prod->producer_id);
+	wbuf_i16(&w, prod->producer_epoch);
+	wbuf_i32(&w, prod->base_sequence);
 	wbuf_i32(&w, n);           /* RecordsCount */
 	for (int i = 0; i < n && !w.oom; i++)
 		build_record(&w, i, recs != NULL ? &recs[i] : &null_kv);

@@ -168,4 +168,16 @@ struct batch_kv {
 };
 uint8_t *batch_build_kv(int64_t base_offset, int64_t base_ts, int n,
 			const struct batch_kv *recs, size_t *len);
+/* The producer fields of a built batch (batch_build_kv has none: -1s, 0). */
+struct batch_producer {
+	int64_t producer_id;
+	int16_t producer_epoch;
+	int32_t base_sequence;
+	int16_t attributes;        /* BATCH_ATTR_TRANSACTIONAL / _CONTROL only (no codec) */
+};
+/* batch_build_kv with producer fields: the coordinator's transactional
+ * offset commits and transaction markers (control batches). */
+uint8_t *batch_build_kv_producer(int64_t base_offset, int64_t base_ts, int n,
+				 const struct batch_kv *recs, const struct batch_producer *prod,
+				 size_t *len);
 #endif

@@ -58,8 +58,8 @@ struct pstate_entry {
 	int64_t last_ts;                        /* max timestamp of its last batch (Kafka's
 						 * LastTimestamp; expiry and DescribeProducers) */
 	int64_t last_append_ms;                 /* wall ms of its last append (expiry) */
-	int32_t coordinator_epoch;              /* -1 until transactions */
-	int64_t txn_first_offset;               /* -1: no open transaction (issue 4, part 2) */
+	int32_t coordinator_epoch;              /* of its last marker; -1 none */
+	int64_t txn_first_offset;               /* first offset of its open transaction; -1 none */
 };
 
 struct pstate;
@@ -81,6 +81,37 @@ int pstate_check(const struct pstate *ps, const struct batch_hdr *h, struct psta
  * produce instead, see plog.c). Also used to rebuild the state from the
  * log at start-up (then h comes from the scan). */
 int pstate_update(struct pstate *ps, const struct batch_hdr *h, int64_t now_ms);
+
+/* ---- transactions (issue 4 part 2)
+ * A transactional batch (attributes bit 4, not control) opens the
+ * producer's transaction in this partition when none is open
+ * (txn_first_offset = its base offset), in pstate_update. Rules checked by
+ * pstate_check for producer batches (Kafka's ProducerAppendInfo):
+ *  - a NON-transactional batch while the producer has an open transaction:
+ *    INVALID_TXN_STATE;
+ *  - a transactional batch without a sequence (BaseSequence -1: the
+ *    coordinator's own offset commits in __consumer_offsets) is checked for
+ *    its epoch only (epoch < current: INVALID_PRODUCER_EPOCH) and recorded
+ *    as opening the transaction; it keeps no sequence state.
+ * A marker (control batch) closes it: pstate_marker. Producers with an
+ * open transaction never expire (pstate_expire skips them). */
+
+/* Checks a marker of (pid, epoch) before it is appended: epoch < the
+ * producer's current epoch is INVALID_PRODUCER_EPOCH (a stale marker);
+ * otherwise KAFKA_NONE (also for an unknown producer: markers go to every
+ * partition of a transaction, written to or not). */
+int pstate_marker_check(const struct pstate *ps, int64_t pid, int16_t epoch);
+/* Records a marker appended at `offset`: the producer's epoch becomes
+ * `epoch` (a bump resets its sequence state, as Kafka's), its coordinator
+ * epoch `coordinator_epoch`, and its open transaction, if any, ends.
+ * Returns 1 with *first_offset = the transaction's first offset when one
+ * was open, 0 when none was, -1 when out of memory (an unknown producer's
+ * entry could not be created). */
+int pstate_marker(struct pstate *ps, int64_t pid, int16_t epoch, int32_t coordinator_epoch,
+		  int64_t offset, int64_t now_ms, int64_t *first_offset);
+/* The first offset of the oldest open transaction (the last stable offset's
+ * bound); INT64_MAX when none is open. */
+int64_t pstate_first_unstable(const struct pstate *ps);
 
 /* Drops producers whose last append is older than now_ms - expiration_ms
  * (producer.id.expiration.ms). Returns how many were dropped. */

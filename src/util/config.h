@@ -85,13 +85,15 @@ struct config {
 	int64_t offsets_retention_check_interval_ms; /* 600000 */
 	int32_t offsets_topic_segment_bytes;      /* 104857600 */
 	int32_t offset_metadata_max_bytes;        /* 4096 */
-	/* producer ids and transactions (issue 4; the transaction keys are only
-	 * stored and described until the transaction coordinator exists) */
+	/* producer ids and transactions (issue 4) */
 	int32_t producer_id_expiration_ms;        /* 86400000: producer state kept a day after its last write */
 	int32_t producer_id_expiration_check_interval_ms; /* 600000 */
 	int32_t transactional_id_expiration_ms;   /* 604800000 */
 	int32_t transaction_max_timeout_ms;       /* 900000 */
 	int32_t transaction_state_log_num_partitions; /* 50 */
+	int32_t transaction_state_log_segment_bytes;  /* 104857600 */
+	int32_t transaction_abort_timed_out_transaction_cleanup_interval_ms; /* 10000 */
+	int32_t transaction_remove_expired_transaction_cleanup_interval_ms;  /* 3600000 */
 	/* logging */
 	char *log_level;                  /* runnel's own: "info" */
 	/* bookkeeping: explicitly_set[i] != 0 when config_keys[i] came from a file or override */
