@@ -12,7 +12,11 @@
  *     empty slot between home and the entry (deletion shifts later entries
  *     back instead of leaving tombstones, so there are none);
  *  3. 0 <= nbatches <= PSTATE_BATCHES, b[] oldest first, all of one epoch
- *     (a new epoch clears them, as Kafka's maybeUpdateProducerEpoch).
+ *     (a new epoch clears them, as Kafka's maybeUpdateProducerEpoch);
+ *  4. nopen == the number of entries with an open transaction
+ *     (txn_first_offset >= 0); such entries are never removed by expiry or
+ *     head truncation, so only pstate_update / pstate_marker / pstate_load
+ *     move it.
  * pstate_check therefore costs one probe and no allocation; only a new
  * producer can grow the table (pstate_update's only failure).
  *
@@ -62,6 +66,7 @@ struct pstate {
 	struct pstate_entry *slot;      /* cap slots, owned; pid < 0 = empty */
 	size_t cap;                     /* 0 or a power of two */
 	size_t count;                   /* occupied slots; <= cap / 2 */
+	size_t nopen;                   /* entries with txn_first_offset >= 0 (invariant 4) */
 };
 
 /* ------------------------------------------------------- sequence numbers */
@@ -245,22 +250,41 @@ static const struct pstate_batch *find_dup(const struct pstate_entry *e, int32_t
 	return NULL;
 }
 
+static bool is_txn(const struct batch_hdr *h)
+{
+	return (h->attributes & BATCH_ATTR_TRANSACTIONAL) != 0;
+}
+
+/* The order of Kafka's checks: the epoch (a fenced producer learns it
+ * first), a retry of a retained batch (answered even when the transaction
+ * ended since: the client only resends what it has not heard about), then
+ * the transaction state, then the sequence. */
 int pstate_check(const struct pstate *ps, const struct batch_hdr *h, struct pstate_batch *dup)
 {
 	const struct pstate_entry *e = pstate_find(ps, h->producer_id);
 	int32_t first = h->base_sequence;
+	if (first < 0 && is_txn(h))
+		/* The coordinator's own transactional offset commits: epoch only. */
+		return e != NULL && h->producer_epoch < e->epoch ? KAFKA_INVALID_PRODUCER_EPOCH
+								 : KAFKA_NONE;
 	if (e == NULL)
 		return first == 0 ? KAFKA_NONE : KAFKA_UNKNOWN_PRODUCER_ID;
 	if (h->producer_epoch < e->epoch)
 		return KAFKA_INVALID_PRODUCER_EPOCH;
+	if (h->producer_epoch == e->epoch) {
+		const struct pstate_batch *d = find_dup(e, first, hdr_last_seq(h));
+		if (d != NULL) {
+			if (dup != NULL)
+				*dup = *d;
+			return KAFKA_DUPLICATE_SEQUENCE_NUMBER;
+		}
+	}
+	/* Kafka's "Expected transactional write from producer": a plain
+	 * batch cannot join (or slip into) an open transaction. */
+	if (!is_txn(h) && e->txn_first_offset >= 0)
+		return KAFKA_INVALID_TXN_STATE;
 	if (h->producer_epoch > e->epoch)
 		return first == 0 ? KAFKA_NONE : KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
-	const struct pstate_batch *d = find_dup(e, first, hdr_last_seq(h));
-	if (d != NULL) {
-		if (dup != NULL)
-			*dup = *d;
-		return KAFKA_DUPLICATE_SEQUENCE_NUMBER;
-	}
 	/* No retained batch (a snapshot entry without one): like Kafka's
 	 * NO_SEQUENCE, only 0 follows. */
 	int32_t last = e->nbatches > 0 ? e->b[e->nbatches - 1].last_seq : -1;
@@ -276,6 +300,15 @@ static void push_batch(struct pstate_entry *e, const struct pstate_batch *b)
 	e->b[e->nbatches++] = *b;
 }
 
+/* A new epoch forgets the sequence state (Kafka's maybeUpdateProducerEpoch). */
+static void set_epoch(struct pstate_entry *e, int16_t epoch)
+{
+	if (epoch != e->epoch) {
+		e->epoch = epoch;
+		e->nbatches = 0;
+	}
+}
+
 int pstate_update(struct pstate *ps, const struct batch_hdr *h, int64_t now_ms)
 {
 	if (h->producer_id < 0)
@@ -283,10 +316,14 @@ int pstate_update(struct pstate *ps, const struct batch_hdr *h, int64_t now_ms)
 	struct pstate_entry *e = entry_get(ps, h->producer_id);
 	if (e == NULL)
 		return -1;
-	if (h->producer_epoch != e->epoch) {
-		e->epoch = h->producer_epoch;
-		e->nbatches = 0;
+	set_epoch(e, h->producer_epoch);
+	if (is_txn(h) && e->txn_first_offset < 0) {
+		e->txn_first_offset = h->base_offset;
+		ps->nopen++;
 	}
+	e->last_append_ms = now_ms;
+	if (h->base_sequence < 0)
+		return 0;               /* unsequenced (transactional): no sequence state */
 	struct pstate_batch b = {
 		.first_seq = h->base_sequence,
 		.last_seq = hdr_last_seq(h),
@@ -296,8 +333,45 @@ int pstate_update(struct pstate *ps, const struct batch_hdr *h, int64_t now_ms)
 	};
 	push_batch(e, &b);
 	e->last_ts = h->max_timestamp;
-	e->last_append_ms = now_ms;
 	return 0;
+}
+
+/* ------------------------------------------------------- transactions */
+
+int pstate_marker_check(const struct pstate *ps, int64_t pid, int16_t epoch)
+{
+	const struct pstate_entry *e = pstate_find(ps, pid);
+	return e != NULL && epoch < e->epoch ? KAFKA_INVALID_PRODUCER_EPOCH : KAFKA_NONE;
+}
+
+int pstate_marker(struct pstate *ps, int64_t pid, int16_t epoch, int32_t coordinator_epoch,
+		  int64_t offset, int64_t now_ms, int64_t *first_offset)
+{
+	(void)offset;   /* the marker itself is no data batch: nothing retained */
+	struct pstate_entry *e = entry_get(ps, pid);
+	if (e == NULL)
+		return -1;
+	set_epoch(e, epoch);
+	e->coordinator_epoch = coordinator_epoch;
+	e->last_append_ms = now_ms;
+	if (e->txn_first_offset < 0)
+		return 0;
+	*first_offset = e->txn_first_offset;
+	e->txn_first_offset = -1;
+	ps->nopen--;
+	return 1;
+}
+
+int64_t pstate_first_unstable(const struct pstate *ps)
+{
+	int64_t min = INT64_MAX;
+	if (ps->nopen == 0)
+		return min;             /* the common case costs nothing */
+	for (size_t i = 0; i < ps->cap; i++)
+		if (ps->slot[i].pid >= 0 && ps->slot[i].txn_first_offset >= 0 &&
+		    ps->slot[i].txn_first_offset < min)
+			min = ps->slot[i].txn_first_offset;
+	return min;
 }
 
 /* ------------------------------------------------------------ expiry */
@@ -396,7 +470,7 @@ static int read_entry(struct rd *r, struct pstate_entry *e, int64_t now_ms)
 	e->coordinator_epoch = rd_i32(r);
 	e->txn_first_offset = rd_i64(r);
 	e->last_append_ms = now_ms;     /* restart the expiry clock: no wall time is stored */
-	if (e->pid < 0)
+	if (e->pid < 0 || e->txn_first_offset < -1)
 		return -1;
 	if (last_offset < 0)
 		return 0;               /* no batch */
@@ -419,6 +493,7 @@ static void clear(struct pstate *ps)
 	ps->slot = NULL;
 	ps->cap = 0;
 	ps->count = 0;
+	ps->nopen = 0;
 }
 
 int pstate_load(struct pstate *ps, const uint8_t *p, size_t n, int64_t now_ms)
@@ -440,5 +515,7 @@ int pstate_load(struct pstate *ps, const uint8_t *p, size_t n, int64_t now_ms)
 		}
 		*e = in;
 	}
+	for (size_t i = 0; i < ps->cap; i++)
+		ps->nopen += ps->slot[i].pid >= 0 && ps->slot[i].txn_first_offset >= 0;
 	return 0;
 }

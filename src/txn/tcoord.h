@@ -46,13 +46,15 @@
  *  InitProducerId(tid, timeout, pid, epoch)   [pid/epoch -1/-1 unless v3+]
  *    - unknown tid: allocate a pid (tcoord's alloc callback), epoch 0,
  *      write EMPTY.
- *    - pending transition or PREPARE_x: CONCURRENT_TRANSACTIONS.
  *    - (pid, epoch) given and neither the current (pid, epoch) nor the
  *      previous one (a retry of a bump that succeeded): PRODUCER_FENCED
  *      when the client understands it (v4+, `fenced_ok`) else
  *      INVALID_PRODUCER_EPOCH.
  *    - (pid, epoch) given and equal to the previous one: answer the current
  *      (pid, epoch), nothing written (the retry of a completed bump).
+ *    - pending transition or PREPARE_x: CONCURRENT_TRANSACTIONS (Kafka
+ *      checks the caller's (pid, epoch) first, so a fenced producer learns
+ *      it at once).
  *    - ONGOING: fence-and-abort (see above), answer CONCURRENT_TRANSACTIONS
  *      once PREPARE_ABORT is durable (the client retries and then gets the
  *      next epoch after the markers).
@@ -75,10 +77,9 @@
  *      durable (markers follow, Kafka answers before they are written);
  *    - PREPARE_COMMIT (commit) / PREPARE_ABORT (abort): CONCURRENT_TRANSACTIONS;
  *    - COMPLETE_COMMIT + commit, COMPLETE_ABORT + abort: NONE (a retry);
- *    - EMPTY with abort: NONE (nothing to abort; Kafka answers
- *      INVALID_TXN_STATE only for commit);
- *    - anything else (commit after abort, commit of EMPTY, ...):
- *      INVALID_TXN_STATE.
+ *    - anything else (commit after abort, commit or abort of EMPTY, ...):
+ *      INVALID_TXN_STATE (Kafka 3.x; clients end a transaction without
+ *      partitions locally and never send these).
  *  Timeouts (tcoord_tick): an ONGOING id (not pending) whose start_ms +
  *  timeout_ms <= now is fenced-and-aborted (Kafka's
  *  abortTimedOutTransactions; it bumps the epoch, so the producer that

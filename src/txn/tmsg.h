@@ -43,6 +43,6 @@ char *tmsg_decode_key(const uint8_t *p, size_t n);
 int tmsg_decode_value(const uint8_t *p, size_t n, struct txn_rec *r);
 
 /* Kafka's partition of __transaction_state for tid: the same function as
- * for groups (abs(String.hashCode) mod n, group/gmsg.h). */
+ * for groups (util/jhash.h). */
 int32_t tmsg_partition_for(const char *tid, int32_t n);
 #endif
