@@ -14,7 +14,9 @@
  * pid >= 0, offsets >= 0 and ordered, the sequence range as long as the
  * offset range, modulo the int32 wrap), re-encode (pstate_snapshot) and
  * reload to the same state field by field, and survive the operations the
- * partition log runs on it next (check, update, truncate_head, expire).
+ * partition log runs on it next (check, update, truncate_head, expire,
+ * and markers closing every open transaction, oldest first, with
+ * pstate_first_unstable agreeing with the entries at each step).
  * A broken invariant aborts.
  */
 #include <stdint.h>
@@ -85,8 +87,55 @@ static void compare_with(void *arg, const struct pstate_entry *e)
 		abort();
 }
 
+static void min_open(void *arg, const struct pstate_entry *e)
+{
+	int64_t *min = arg;
+	if (e->txn_first_offset >= 0 && e->txn_first_offset < *min)
+		*min = e->txn_first_offset;
+}
+
+/* The producer whose open transaction starts at off. */
+struct opener {
+	int64_t off, pid;
+	int16_t epoch;
+};
+
+static void find_opener(void *arg, const struct pstate_entry *e)
+{
+	struct opener *w = arg;
+	if (w->pid < 0 && e->txn_first_offset == w->off) {
+		w->pid = e->pid;
+		w->epoch = e->epoch;
+	}
+}
+
+/* pstate_first_unstable agrees with the entries; a marker closes each open
+ * transaction, oldest first, answering its first offset, until none is
+ * open. */
+static void exercise_txns(struct pstate *ps)
+{
+	int64_t min = INT64_MAX;
+	pstate_foreach(ps, min_open, &min);
+	while (min != INT64_MAX) {
+		if (pstate_first_unstable(ps) != min)
+			abort();
+		struct opener w = { min, -1, 0 };
+		pstate_foreach(ps, find_opener, &w);
+		int64_t first = -1;
+		if (w.pid < 0 || pstate_marker_check(ps, w.pid, w.epoch) != KAFKA_NONE ||
+		    pstate_marker(ps, w.pid, w.epoch, 0, START << 9, NOW, &first) != 1 ||
+		    first != min)
+			abort();
+		min = INT64_MAX;
+		pstate_foreach(ps, min_open, &min);
+	}
+	if (pstate_first_unstable(ps) != INT64_MAX)
+		abort();
+}
+
 /* The next batch, a retry of the last one, and a stale epoch: checked,
- * and the first one recorded. */
+ * and the first one recorded (transactional when the producer's
+ * transaction is open). */
 static void exercise(struct pstate *ps)
 {
 	const struct pstate_entry *e;
@@ -100,6 +149,8 @@ static void exercise(struct pstate *ps)
 			continue;
 		h.producer_id = pid;
 		h.producer_epoch = e->epoch;
+		/* In an open transaction only transactional batches may follow. */
+		h.attributes = e->txn_first_offset >= 0 ? BATCH_ATTR_TRANSACTIONAL : 0;
 		if (e->nbatches == 1) {
 			const struct pstate_batch *b = &e->b[0];
 			h.base_sequence = b->first_seq;
@@ -123,6 +174,7 @@ static void exercise(struct pstate *ps)
 	pstate_foreach(ps, check_kept, NULL);
 	pstate_expire(ps, NOW + 1, 1);
 	pstate_foreach(ps, check_open_txn, NULL);
+	exercise_txns(ps);
 }
 
 static void load_and_check(const uint8_t *data, size_t size)

@@ -76,8 +76,9 @@ enum {
 
 /* The cleanable range of pl now (pl->mu held): the dirty section starts at
  * first_dirty (clamped to the log), both end at *end: the base of the
- * active segment, or of the first segment still unsynced or newer than
- * now - min.compaction.lag.ms. Bytes are whole segments' sizes (Kafka's
+ * active segment, or of the first segment still unsynced, newer than
+ * now - min.compaction.lag.ms, or holding the last stable offset (never
+ * past an open transaction). Bytes are whole segments' sizes (Kafka's
  * estimate): *clean below the segment holding first_dirty, *dirty from it
  * to *end. *first_dirty_seg: index of that segment, or nsegs when none. */
 void cpass_measure(struct plog *pl, int64_t now_ms, int64_t *first_dirty, int64_t *end,
@@ -102,8 +103,10 @@ void cleaner_throttle(struct cleaner_ctx *cx, int64_t n);
  * its two indexes (cleaner_swap.c header has the names and the protocol). */
 struct segment *cswap_create(struct plog *pl, const struct plog_config *cfg, int64_t base,
 			     int64_t end);
-/* Makes the written output durable and swaps it in for olds[0..nold) (which
- * must still be pl's segments, in a row, else the output is discarded).
+/* Writes the output's `.txnindex` (the aborted entries whose marker lies in
+ * [out's base, end), when there are any), makes the written output durable
+ * and swaps it in for olds[0..nold) (which must still be pl's segments, in
+ * a row, else the output is discarded). Takes pl->mu (not held on entry).
  * Takes the reference of out in every case; the old segments' list
  * references go to logdir__delete_segment_later. Returns 1 swapped, 0
  * discarded (the log changed meanwhile), -1 on error (logged; the log is

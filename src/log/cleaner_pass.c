@@ -12,8 +12,10 @@
  *  - clean: cleaned by an earlier pass (first dirty comes from the
  *    cleaner-offset-checkpoint, cleaner.c);
  *  - cleanable end: the base of the active segment, or of the first segment
- *    not yet fsync'd or whose largest timestamp is newer than
- *    now - min.compaction.lag.ms (cpass_measure);
+ *    not yet fsync'd, or whose largest timestamp is newer than
+ *    now - min.compaction.lag.ms, or that holds the last stable offset
+ *    (cpass_measure): never past an open transaction, whose records may
+ *    still be aborted (Kafka's firstUncleanableDirtyOffset);
  *  - map end: where the offset map filled up (Kafka stops there too); the
  *    next pass goes on from it.
  *
@@ -24,8 +26,10 @@
  *     producer id's last batch (kept even when emptied: an empty batch
  *     keeps the producer's last sequence, Kafka's rule).
  *  3. Offset map: for every record with a key in [first dirty, cleanable
- *     end), map[hash(key)] = offset; control batches are skipped. Before a
- *     batch, if its RecordsCount might not fit, the map ends at its base.
+ *     end), map[hash(key)] = offset; control batches and batches of aborted
+ *     transactions are skipped (an aborted value in the map would make step
+ *     4 drop the committed older value of its key). Before a batch, if its
+ *     RecordsCount might not fit, the map ends at its base.
  *  4. Rewrite the segments below the map end in groups of consecutive
  *     segments whose summed size fits segment.bytes (and offsets relative
  *     to the group's base fit int32). A record is kept iff it has no key,
@@ -33,14 +37,28 @@
  *     tombstone (null value) is dropped when its segment was cleaned
  *     before (it lies below first dirty) and that segment's largest
  *     timestamp is older than now - delete.retention.ms.
- *     Per batch: control batches are copied as they are; a batch keeping
+ *     Per batch: control batches are copied as they are (markers stay:
+ *     readers and the aborted index need them; Kafka's removal of old
+ *     markers after delete.retention.ms is not done); a batch of an aborted
+ *     transaction keeps no record; a batch keeping
  *     all its records is copied byte for byte; one keeping some is rebuilt
  *     with the same header (BaseOffset, LastOffsetDelta, timestamps,
  *     producer fields, codec), only RecordsCount, the records, the length
  *     and the CRC change; one keeping none disappears, unless it is its
  *     producer's last batch (then a header-only batch, RecordsCount 0, no
- *     codec). Each group's output is swapped in by cleaner_swap.c.
+ *     codec). Each group's output is swapped in by cleaner_swap.c, with a
+ *     `.txnindex` holding the aborted transactions whose markers lie in the
+ *     group (all of them: markers are kept).
  *  5. The new first dirty offset is the map end.
+ *
+ * Aborted transactions: the partition's aborted list (txnlog.c) from the
+ * log start, read once after the snapshot, sorted by (producer id, first
+ * offset). A transactional data batch is aborted when its producer has an
+ * entry with first offset <= its base <= last offset (a producer has one
+ * open transaction at a time in a partition, so its entries do not
+ * overlap). The list cannot miss a transaction that matters: everything
+ * below the cleanable end was stable when it was measured, and a
+ * transaction aborted later started at or above that LSO.
  *
  * The tombstone clock: Kafka (before KIP-534) uses the last-modified time
  * of the last cleaned segment; KIP-534 stamps a delete horizon into the
@@ -98,6 +116,9 @@ struct pass {
 	size_t klen, kcap;
 	uint8_t *built;             /* owned: a rebuilt uncompressed batch */
 	size_t bcap;
+	struct txn_entry *aborted;  /* owned: aborted transactions with a marker at or after
+				     * the first segment, by (pid, first offset) */
+	size_t naborted;
 	struct segment *out;        /* the group's output being written */
 	bool drop_tombstones;       /* the source segment at hand allows it (step 4) */
 	int64_t bytes_in, bytes_out, removed;
@@ -202,16 +223,63 @@ static int64_t pidmap_get(const struct pidmap *m, int64_t pid)
 	return -1;
 }
 
+/* ================================================= aborted transactions */
+
+static int txn_cmp(const void *a, const void *b)
+{
+	const struct txn_entry *x = a, *y = b;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->first_offset < y->first_offset ? -1 : x->first_offset > y->first_offset;
+}
+
+/* Loads the aborted list (see the header) after the snapshot. 0 or
+ * CPASS_ERROR (out of memory). Takes pl->mu (inside txnlog__entries). */
+static int pass_aborted(struct pass *ps)
+{
+	ssize_t n = txnlog__entries(ps->pl, ps->segs[0].base, INT64_MAX, &ps->aborted);
+	if (n < 0)
+		return CPASS_ERROR;
+	ps->naborted = (size_t)n;
+	if (n > 1)
+		qsort(ps->aborted, ps->naborted, sizeof *ps->aborted, txn_cmp);
+	return 0;
+}
+
+/* Whether data batch h belongs to an aborted transaction. */
+static bool batch_aborted(const struct pass *ps, const struct batch_hdr *h)
+{
+	if (!(h->attributes & BATCH_ATTR_TRANSACTIONAL) || (h->attributes & BATCH_ATTR_CONTROL) ||
+	    h->producer_id < 0 || ps->naborted == 0)
+		return false;
+	/* The last entry of the producer starting at or below the base. */
+	size_t lo = 0, hi = ps->naborted;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct txn_entry *e = &ps->aborted[mid];
+		if (e->pid < h->producer_id ||
+		    (e->pid == h->producer_id && e->first_offset <= h->base_offset))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return false;
+	const struct txn_entry *e = &ps->aborted[lo - 1];
+	return e->pid == h->producer_id && h->base_offset <= e->last_offset;
+}
+
 /* ========================================================== measuring */
 
 void cpass_measure(struct plog *pl, int64_t now_ms, int64_t *first_dirty, int64_t *end,
 		   int64_t *clean, int64_t *dirty, size_t *first_dirty_seg)
 {
 	size_t n = pl->nsegs, stop = n - 1;
-	int64_t lag = pl->cfg.min_compaction_lag_ms;
+	int64_t lag = pl->cfg.min_compaction_lag_ms, lso = plog_last_stable_offset(pl);
 	for (size_t i = 0; i + 1 < n; i++) {
 		const struct segment *seg = pl->segs[i];
-		if (seg->unsynced || (lag > 0 && seg->max_ts > now_ms - lag)) {
+		if (seg->unsynced || (lag > 0 && seg->max_ts > now_ms - lag) ||
+		    pl->segs[i + 1]->base_offset > lso) {
 			stop = i;
 			break;
 		}
@@ -347,7 +415,7 @@ static int map_batch(struct pass *ps, const struct cseg *s, const uint8_t *p, si
 		ps->map_end = h->base_offset > ps->first_dirty ? h->base_offset : ps->first_dirty;
 		return 1;  /* full: the map ends here */
 	}
-	if (h->attributes & BATCH_ATTR_CONTROL)
+	if ((h->attributes & BATCH_ATTR_CONTROL) || batch_aborted(ps, h))
 		return 0;
 	const uint8_t *recs;
 	size_t len, pos = 0;
@@ -486,6 +554,14 @@ static bool keep_record(struct pass *ps, const struct batch_hdr *h, const struct
 	return !(rec->value_len < 0 && drop_tombstones);
 }
 
+/* Whether the batch is the last one of its producer (step 2): such a batch
+ * stays, emptied if need be, so the producer state rebuilt from the log
+ * keeps the producer's last sequence and epoch (Kafka's rule). */
+static bool producer_last(const struct pass *ps, const struct batch_hdr *h)
+{
+	return h->producer_id >= 0 && pidmap_get(&ps->pids, h->producer_id) == h->base_offset;
+}
+
 /* The per-batch work of step 4 for source segment s. */
 static int clean_batch(struct pass *ps, struct segment *out, const uint8_t *p, size_t n,
 		       const struct batch_hdr *h, bool drop_tombstones)
@@ -493,6 +569,13 @@ static int clean_batch(struct pass *ps, struct segment *out, const uint8_t *p, s
 	ps->bytes_in += (int64_t)n;
 	if (h->attributes & BATCH_ATTR_CONTROL)
 		return emit(ps, out, p, n, h);
+	if (batch_aborted(ps, h)) {
+		/* No record of an aborted transaction survives (the read_committed
+		 * readers skip them anyway; read_uncommitted ones lose what was
+		 * never committed, as with Kafka's cleaner). */
+		ps->removed += h->records_count > 0 ? h->records_count : 0;
+		return producer_last(ps, h) ? emit_rebuilt(ps, out, p, h, 0) : 0;
+	}
 	const uint8_t *recs;
 	size_t len, pos = 0;
 	uint8_t *owned = NULL;
@@ -517,7 +600,7 @@ static int clean_batch(struct pass *ps, struct segment *out, const uint8_t *p, s
 	ps->removed += total - kept;
 	if (kept == total)
 		return emit(ps, out, p, n, h);
-	if (kept == 0 && (h->producer_id < 0 || pidmap_get(&ps->pids, h->producer_id) != h->base_offset))
+	if (kept == 0 && !producer_last(ps, h))
 		return 0;  /* the batch disappears; its offsets become a gap */
 	return emit_rebuilt(ps, out, p, h, kept);
 }
@@ -623,11 +706,14 @@ static void pass_fini(struct pass *ps)
 	free(ps->wbuf);
 	free(ps->kept);
 	free(ps->built);
+	free(ps->aborted);
 }
 
 static int pass_steps(struct pass *ps)
 {
 	int rc = pass_snapshot(ps);
+	if (rc == 0)
+		rc = pass_aborted(ps);
 	for (size_t i = 0; rc == 0 && i < ps->nsegs; i++)
 		rc = pass_read(ps, &ps->segs[i], true, pid_batch);
 	if (rc == 0)

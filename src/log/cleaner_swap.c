@@ -10,14 +10,25 @@
  * recovery must still know which old segments it replaces:
  *
  *   <B>.<E>.log.cleaned  <B>.<E>.index.cleaned  <B>.<E>.timeindex.cleaned
+ *                        <B>.<E>.txnindex.cleaned
  *        being written; never trusted (recovery deletes them)
  *   <B>.<E>.log.swap     <B>.<E>.index.swap     <B>.<E>.timeindex.swap
+ *                        <B>.<E>.txnindex.swap
  *        committed: replaces every segment whose base is in [B, E)
  *   <B>.log              <B>.index              <B>.timeindex
+ *                        <B>.txnindex
  *        the final names (B and E are 20-digit offsets, as segment names)
  *
+ * The `.txnindex` (aborted transactions, txnlog.c) is written only when
+ * the group holds at least one ABORT marker, as a segment has one only
+ * then: it holds the aborted entries whose marker lies in [B, E), taken
+ * from the partition's list at step 1 (the cleaner keeps every marker, so
+ * the entries of the replaced segments are exactly these). Every rename
+ * below treats a missing `.txnindex` as "none written".
+ *
  * Protocol (cswap_commit), each step's crash outcome in brackets:
- *  1. write the .cleaned files, fsync all three      [recovery deletes them]
+ *  1. write the .cleaned files (the .txnindex from the aborted list), fsync
+ *     all of them                                    [recovery deletes them]
  *  2. under pl->mu: check the group's segments are still pl's, in a row
  *     (retention may have deleted some; then discard); rename the index
  *     files .cleaned -> .swap, then the log: THE COMMIT POINT
@@ -35,10 +46,11 @@
  *
  * Recovery (cleaner__recover_swaps, before the dir is listed): for each
  * <B>.<E>.log.swap, unlink every segment whose base is in [B, E) (its
- * .log and indexes), rename the .swap indexes (when present) and the log
- * to their final names, fsync the dir. Then the normal listing deletes
- * what is left: .cleaned files, index .swap files without their log,
- * .deleted files.
+ * .log and indexes, its .txnindex too), rename the .swap indexes (when
+ * present) and the log to their final names, fsync the dir. Then the
+ * normal listing deletes what is left: .cleaned files, index .swap files
+ * without their log, .deleted files. A crash thus leaves either the old
+ * segments with their `.txnindex` files or the new one with its own.
  *
  * Invariants:
  *  1. At most one group of a partition is between steps 1 and 5 at a time
@@ -61,7 +73,9 @@
 #include "util/err.h"
 #include "util/log.h"
 
-static const char *const kinds[] = { ".index", ".timeindex", ".log" };  /* log last */
+/* The log last: its rename is the commit (step 2) and the end (step 5). */
+static const char *const kinds[] = { ".index", ".timeindex", ".txnindex", ".log" };
+enum { NKINDS = 4, KIND_TXN = 2, KIND_LOG = 3 };
 
 /* "<B>.<E><kind><state>"; state "" gives the final name "<B><kind>". */
 static void cswap_name(char *out, size_t len, int64_t base, int64_t end, const char *kind,
@@ -80,6 +94,10 @@ struct segment *cswap_create(struct plog *pl, const struct plog_config *cfg, int
 	struct segment *seg = segment_new(base);
 	if (seg == NULL)
 		return NULL;
+	/* A leftover .txnindex of an abandoned pass would be renamed in
+	 * with this output when it writes none. */
+	cswap_name(name, sizeof name, base, end, ".txnindex", ".cleaned");
+	unlinkat(pl->dirfd, name, 0);
 	cswap_name(name, sizeof name, base, end, ".log", ".cleaned");
 	/* A leftover of an abandoned pass may hold the name: start over. */
 	seg->ref.fd = openat(pl->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -106,7 +124,7 @@ static void cswap_unlink(struct plog *pl, int64_t base, int64_t end)
 {
 	static const char *const states[] = { ".cleaned", ".swap" };
 	for (size_t s = 0; s < 2; s++) {
-		for (size_t k = 0; k < 3; k++) {
+		for (size_t k = 0; k < NKINDS; k++) {
 			char name[96];
 			cswap_name(name, sizeof name, base, end, kinds[k], states[s]);
 			unlinkat(pl->dirfd, name, 0);
@@ -120,19 +138,43 @@ void cswap_discard(struct plog *pl, struct segment *out, int64_t end)
 	segment_unref(out);
 }
 
-/* Renames the three files from state `from` to state `to` (log last).
- * missing_ok: an absent index is not an error. Returns 0 or errno. */
+/* Renames the files from state `from` to state `to` (log last). An absent
+ * .txnindex is never an error (none written); missing_ok: nor is an absent
+ * offset or time index. Returns 0 or errno. */
 static int cswap_rename(int dirfd, int64_t base, int64_t end, const char *from, const char *to,
 			bool missing_ok)
 {
-	for (size_t k = 0; k < 3; k++) {
+	for (size_t k = 0; k < NKINDS; k++) {
 		char a[96], b[96];
 		cswap_name(a, sizeof a, base, end, kinds[k], from);
 		cswap_name(b, sizeof b, base, end, kinds[k], to);
-		if (renameat(dirfd, a, dirfd, b) != 0 && !(missing_ok && errno == ENOENT && k < 2))
+		if (renameat(dirfd, a, dirfd, b) != 0 &&
+		    !(errno == ENOENT && (k == KIND_TXN || (missing_ok && k != KIND_LOG))))
 			return errno;
 	}
 	return 0;
+}
+
+/* Step 1 for the aborted index: <B>.<E>.txnindex.cleaned with the entries
+ * whose marker lies in [B, E), fsync'd; nothing when there are none.
+ * Returns 0, or -1 (logged). */
+static int cswap_txnindex(struct plog *pl, int64_t base, int64_t end)
+{
+	struct txn_entry *v = NULL;
+	ssize_t n = txnlog__entries(pl, base, end, &v);
+	if (n <= 0) {
+		if (n < 0)
+			log_error("log", "%s: cleaner: out of memory for the aborted index of %020lld",
+				  pl->name, (long long)base);
+		return n < 0 ? -1 : 0;
+	}
+	char name[96];
+	cswap_name(name, sizeof name, base, end, ".txnindex", ".cleaned");
+	int e = txnlog__write_file(pl->dirfd, name, v, (size_t)n);
+	free(v);
+	if (e != 0)
+		log_error("log", "%s: cleaner: cannot write %s: %s", pl->name, name, strerror(e));
+	return e != 0 ? -1 : 0;
 }
 
 /* Where olds sit in pl->segs, or -1 when they are no longer all there in a
@@ -206,6 +248,10 @@ int cswap_commit(struct plog *pl, struct segment *out, int64_t end, struct segme
 		 size_t nold)
 {
 	int64_t base = out->base_offset, delay = 0;
+	if (cswap_txnindex(pl, base, end) != 0) {
+		cswap_discard(pl, out, end);
+		return -1;
+	}
 	int e = segment_sync(out, true);
 	if (e != 0) {
 		log_error("log", "%s: cleaner: fsync of cleaned segment %020lld failed: %s", pl->name,
@@ -278,7 +324,7 @@ static int recover_unlink_replaced(struct plog *pl, int64_t base, int64_t end)
 	}
 	closedir(d);
 	for (size_t i = 0; i < n; i++)
-		segment_unlink(pl->dirfd, v[i]);
+		segment_unlink(pl->dirfd, v[i]);  /* its .txnindex too */
 	free(v);
 	return 0;
 }

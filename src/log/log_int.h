@@ -101,6 +101,9 @@ struct segment {
 	int64_t created_ms;         /* wall ms of its first append (time-based roll) */
 	uint64_t bytes_since_index; /* log bytes appended since the last index entry */
 	bool unsynced;              /* rolled, its files not yet fsync'd (plog mutex) */
+	atomic_int txn_fd;          /* its .txnindex, owned, open once an aborted entry was
+				     * appended (txnlog.c, under the plog mutex); -1 none.
+				     * segment_sync syncs it with the .log */
 };
 
 /* Incremental reader over a segment's .log with read-ahead. Not shared:
@@ -145,10 +148,12 @@ int segment_track(struct segment *seg, const struct batch_hdr *h, uint64_t pos,
  * this when a segment stops being active, so a reopened segment learns its
  * max timestamp from the file). 0 or -1 (errno). */
 int segment_seal(struct segment *seg);
-/* fdatasync the .log; full: fsync the .log and both indexes. 0 or errno. */
+/* fdatasync the .log (and the .txnindex when open); full: also fsync both
+ * indexes. 0 or errno. */
 int segment_sync(struct segment *seg, bool full);
 int segment_truncate(struct segment *seg, uint64_t size);
-/* Removes the three files of a segment (ENOENT ignored). 0 or errno. */
+/* Removes the files of a segment (.log, .index, .timeindex, .txnindex;
+ * ENOENT ignored). 0 or errno. */
 int segment_unlink(int dirfd, int64_t base_offset);
 /* Scans batch headers from pos to the segment end (no CRC), rebuilding the
  * indexes in memory (files untouched) and next_offset / max_ts. Returns 0,
@@ -177,6 +182,24 @@ const uint8_t *segment_reader_peek(struct segment_reader *r, uint64_t pos, size_
  * the bytes at pos are not a plausible batch header lying inside [pos, end)
  * (magic 2, length >= 49, LastOffsetDelta >= 0), -2 on a read error (errno). */
 int segment_reader_header(struct segment_reader *r, uint64_t pos, struct batch_hdr *h);
+
+/* ============================================================= txnlog.c */
+
+/* One aborted transaction as in a `.txnindex` file (plog.h, "transactions";
+ * Kafka's AbortedTxn: 34 bytes on disk, int16 version 0 first). */
+enum { TXNIDX_ENTRY = 34 };
+struct txn_entry {
+	int64_t pid;
+	int64_t first_offset;       /* the transaction's first offset in this partition */
+	int64_t last_offset;        /* its ABORT marker's offset */
+	int64_t lso;                /* the last stable offset right after the marker */
+};
+/* Entries sorted by strictly increasing last_offset (each marker has its
+ * own offset). */
+struct txn_list {
+	struct txn_entry *v;        /* owned */
+	size_t n, cap;
+};
 
 /* =============================================================== plog.c */
 
@@ -224,6 +247,12 @@ struct plog {
 				     * janitor to write; NULL none; mu */
 	size_t snap_pending_len;    /* mu */
 	int64_t snap_pending_off;   /* mu */
+
+	/* ---- transactions (txnlog.c) */
+	_Atomic int64_t unstable;   /* first offset of the oldest open transaction
+				     * (pstate_first_unstable), INT64_MAX none; stored
+				     * under mu, BEFORE leo covers a batch opening one */
+	struct txn_list aborted;    /* owned: aborted transactions, by last offset; mu */
 };
 
 /* Test-visible counters (process-wide; tests read them). */
@@ -259,6 +288,68 @@ void plog__fail_waiters(struct plog *pl, int err);
 int plog__close_files(struct plog *pl);
 /* Fsync of a directory fd, counted. 0 or errno. */
 int plog__sync_dir(int fd);
+
+/* The append steps shared by plog_append and plog_append_marker (txnlog.c).
+ * plog__write_locked: rolls when needed, assigns offsets from leo, writes
+ * and indexes the set (records, span: its record count and offset span,
+ * as plog_plan counts them), then publishes it (leo, size, flush
+ * accounting) and fills res. opens_txn: the set is a transactional batch;
+ * the LSO bound moves down to its base BEFORE leo covers it, so a
+ * read_committed reader never sees it as stable. Returns 0, or -1 when the
+ * partition failed (sticky error set). mu held, not closed, no error. */
+struct plog_done {
+	bool rolled, wake;
+	struct segment *seg;        /* the segment written to (borrowed, mu) */
+};
+int plog__write_locked(struct plog *pl, uint8_t *p, size_t n, int64_t records, int64_t span,
+		       bool opens_txn, int64_t now_ms, struct plog_append_result *res,
+		       struct plog_done *done);
+/* After mu is released: wakes the flusher, readers and the janitor. */
+void plog__appended(struct plog *pl, const struct plog_done *done);
+
+/* ---- txnlog.c, called from plog.c, psnap.c, recovery.c, retention.c,
+ * start_offset.c and the cleaner */
+/* The KIP-890 check of transactional batch h before its append (plog.h):
+ * KAFKA_NONE when its producer already has an open transaction here or no
+ * hook is installed, else the hook's answer. mu held. */
+int txnlog__verify(struct plog *pl, const struct batch_hdr *h);
+/* Frees pl's aborted list (plog__unref). */
+void txnlog__free(struct plog *pl);
+/* Drops the aborted entries whose last offset is below start (retention,
+ * DeleteRecords, recovery). mu held (or before the plog is shared). */
+void txnlog__truncate_head(struct plog *pl, int64_t start);
+/* The aborted entries whose last offset lies in [from, to), in order.
+ * Returns the count (*out malloc'd, caller frees; NULL when 0) or -1 when
+ * out of memory. Takes mu: the caller must not hold it. (The cleaner: the
+ * entries of the segments it merges.) */
+ssize_t txnlog__entries(struct plog *pl, int64_t from, int64_t to, struct txn_entry **out);
+/* Writes a `.txnindex`-format file <dirfd>/name holding v[0..n) (created or
+ * truncated; fsync'd; an empty list gives an empty file). The cleaner
+ * writes its output segment's index under a temporary name and renames it
+ * in its swap. Returns 0 or an errno value. Any thread, no lock needed. */
+int txnlog__write_file(int dirfd, const char *name, const struct txn_entry *v, size_t n);
+/* Decodes a marker's record (control batch p, n bytes, validated): 0 with
+ * *commit and *coordinator_epoch, -1 when it is not a well-formed marker. */
+int txnlog__parse_marker(const uint8_t *p, size_t n, bool *commit, int32_t *coordinator_epoch);
+
+/* Recovery (psnap.c drives it; txnlog.c has the design): */
+/* Loads the `.txnindex` file of every segment into pl->aborted (each
+ * checked against its segment's offsets). *bad = the base of the first
+ * segment whose file is damaged (its entries and every later file's are
+ * not trusted: recovery rebuilds them from the log), INT64_MAX when none.
+ * Returns 0, or -1 out of memory / read error (logged). */
+int txnlog__load(struct plog *pl, int64_t *bad);
+/* The producer-state scan met marker h (at file bytes p, n) at its offset:
+ * updates pl->ps (pstate_marker) and, for an ABORT of an open
+ * transaction, appends the entry to *scanned. Returns 0, -1 out of memory,
+ * 1 when the control batch is not a marker (ignored, logged). */
+int txnlog__scan_marker(struct plog *pl, const struct batch_hdr *h, const uint8_t *p, size_t n,
+			int64_t now_ms, struct txn_list *scanned);
+/* The scan from offset `from` is done: keeps the loaded entries below
+ * from, adds the scanned ones, rewrites the `.txnindex` files of the
+ * segments at or after from's, sets the LSO bound from pl->ps. Takes
+ * scanned's memory. 0, or -1 on a write error / out of memory (logged). */
+int txnlog__recovered(struct plog *pl, int64_t from, struct txn_list *scanned);
 
 /* =========================================================== recovery.c */
 

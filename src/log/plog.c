@@ -29,13 +29,20 @@
  *     by the flush that covers it, with the sticky error, or at close.
  *  4. Once err is set it stays set until the partition is reopened.
  *  5. Idempotence: ps (src/txn/pstate.h) holds every appended producer
- *     batch (plog_is_idempotent: ProducerId and BaseSequence >= 0, not a
- *     control batch), minus expired producers and those below the log
+ *     batch (plog_is_idempotent: ProducerId >= 0 and BaseSequence >= 0
+ *     or transactional, not a control batch — markers are recorded by
+ *     plog_append_marker), minus expired producers and those below the log
  *     start. Such a batch is checked and, once written, recorded under one
  *     hold of mu, so two retries of one batch can never both be appended.
  *     When recording fails (out of memory) the partition fails (invariant
  *     4) rather than forget the batch; recovery rebuilds ps from the log.
  *     A roll queues a snapshot of ps at the new base (psnap.c).
+ *  6. Transactions (txnlog.c): a transactional batch of a producer goes
+ *     through ps like an idempotent one (with or without a sequence); the
+ *     first one of a transaction is verified (KIP-890 hook) under the same
+ *     hold of mu, and moves the LSO bound (unstable) down before leo
+ *     covers it. A plain set pays one attributes test per batch in the
+ *     walk plog_plan does anyway, nothing more.
  *
  * Threads: any thread; see log_int.h for the lock order.
  */
@@ -83,6 +90,7 @@ struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, 
 	pl->cfg = *cfg;
 	pl->oldest_unflushed_ms = -1;
 	pl->snap_pending_off = -1;
+	atomic_init(&pl->unstable, INT64_MAX);
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_mutex_init(&pl->flush_mu, NULL);
 	pthread_mutex_init(&pl->snap_mu, NULL);
@@ -108,6 +116,7 @@ void plog__unref(struct plog *pl)
 	pthread_mutex_destroy(&pl->flush_mu);
 	pthread_mutex_destroy(&pl->snap_mu);
 	pstate_free(pl->ps);
+	txnlog__free(pl);
 	free(pl->snap_pending);
 	free(pl->topic);
 	free(pl->name);
@@ -242,24 +251,32 @@ int plog_when_durable(struct plog *pl, int64_t end_offset, plog_durable_fn cb, v
 /* A producer's batch that the producer state checks and records: a
  * ProducerId and a BaseSequence (a client's batch; produce.c refuses a
  * client batch with a ProducerId but no sequence, Kafka's "Invalid sequence
- * number"), not a control batch (transaction markers, written by the
- * coordinator, which Kafka does not sequence-check either; issue 4 part
- * 2). */
+ * number"), or a ProducerId and the transactional bit (the coordinator's
+ * transactional offset commits carry no sequence: pstate checks their
+ * epoch only); never a control batch (markers come from
+ * plog_append_marker, txnlog.c, which does its own bookkeeping). */
 static bool plog_is_idempotent(const struct batch_hdr *h)
 {
-	return h->producer_id >= 0 && h->base_sequence >= 0 && !(h->attributes & BATCH_ATTR_CONTROL);
+	return h->producer_id >= 0 && !(h->attributes & BATCH_ATTR_CONTROL) &&
+	       (h->base_sequence >= 0 || (h->attributes & BATCH_ATTR_TRANSACTIONAL));
 }
 
+/* What plog_plan learnt about a set. */
+struct plog_plan {
+	int64_t records, span;      /* record count, offsets taken */
+	bool idem;                  /* holds a producer batch (then it is the only one) */
+	bool txn;                   /* ... and that batch is transactional */
+};
+
 /* Walks the record set's headers before anything is written, so a bad set
- * is refused whole. Counts records and offsets. *idem: the set holds an
- * idempotent batch — then it must be that one batch (its sequence check
- * and its retry answer cover exactly one batch). */
-static int plog_plan(const uint8_t *p, size_t n, int64_t *records, int64_t *span, bool *idem)
+ * is refused whole. Counts records and offsets. A set holding a producer
+ * batch must be that one batch (its sequence check, its retry answer and
+ * its transaction verification cover exactly one batch). */
+static int plog_plan(const uint8_t *p, size_t n, struct plog_plan *pp)
 {
 	struct batch_hdr h;
 	size_t off = 0, nbatches = 0;
-	*records = *span = 0;
-	*idem = false;
+	*pp = (struct plog_plan){ 0 };
 	if (n == 0)
 		return KAFKA_INVALID_RECORD;
 	while (off < n) {
@@ -269,13 +286,16 @@ static int plog_plan(const uint8_t *p, size_t n, int64_t *records, int64_t *span
 			return KAFKA_CORRUPT_MESSAGE;
 		if (h.last_offset_delta < 0)
 			return KAFKA_INVALID_RECORD;  /* an empty batch takes no offset */
-		*records += h.records_count;
-		*span += (int64_t)h.last_offset_delta + 1;
+		pp->records += h.records_count;
+		pp->span += (int64_t)h.last_offset_delta + 1;
 		off += batch_total_size(&h);
-		*idem |= plog_is_idempotent(&h);
+		if (plog_is_idempotent(&h)) {
+			pp->idem = true;
+			pp->txn = (h.attributes & BATCH_ATTR_TRANSACTIONAL) != 0;
+		}
 		nbatches++;
 	}
-	return *idem && nbatches > 1 ? KAFKA_INVALID_RECORD : KAFKA_NONE;
+	return pp->idem && nbatches > 1 ? KAFKA_INVALID_RECORD : KAFKA_NONE;
 }
 
 static bool plog_should_roll(const struct plog *pl, const struct segment *seg, size_t n,
@@ -356,13 +376,15 @@ static void plog_assign(struct plog *pl, uint8_t *p, size_t n, int64_t now_ms)
 static int plog_write(struct plog *pl, struct segment *seg, const uint8_t *p, size_t n)
 {
 	char name[64];
-	segment_name(name, sizeof name, seg->base_offset, ".log");
 	int e = segment_write(seg, p, n);
 	if (e != 0) {
 		/* Best effort: drop the partial bytes; recovery would anyway. */
 		if (ftruncate(seg->ref.fd, (off_t)seg->size) != 0) {
 			/* nothing more to do: the partition is failed below */
 		}
+		/* Named here only: an snprintf per append cost ~18% of the
+		 * append path's instructions. */
+		segment_name(name, sizeof name, seg->base_offset, ".log");
 		plog__fail(pl, "write", name, e);
 		return -1;
 	}
@@ -379,17 +401,21 @@ static int plog_write(struct plog *pl, struct segment *seg, const uint8_t *p, si
 	return 0;
 }
 
-/* Idempotence (src/txn/pstate.h): checks the set's one batch against the
- * producer state before anything is written. KAFKA_NONE: append it;
- * KAFKA_NONE with res->duplicate: a retry of a retained batch, answered with
- * that batch's offsets and not appended; otherwise Kafka's error. mu. */
-static int plog_idem_check(struct plog *pl, const uint8_t *p, size_t n,
+/* Idempotence and transactions (src/txn/pstate.h): checks the set's one
+ * batch against the producer state before anything is written, then, for
+ * the first batch of a transaction here, asks the KIP-890 hook.
+ * KAFKA_NONE: append it; KAFKA_NONE with res->duplicate: a retry of a
+ * retained batch, answered with that batch's offsets and not appended;
+ * otherwise Kafka's error. mu. */
+static int plog_idem_check(struct plog *pl, const uint8_t *p, size_t n, bool txn,
 			   struct plog_append_result *res)
 {
 	struct batch_hdr h;
 	struct pstate_batch dup;
 	batch_parse_header(p, n, &h);
 	int err = pstate_check(pl->ps, &h, &dup);
+	if (err == KAFKA_NONE && txn)
+		return txnlog__verify(pl, &h);
 	if (err != KAFKA_DUPLICATE_SEQUENCE_NUMBER)
 		return err;
 	res->base_offset = dup.first_offset;
@@ -402,13 +428,55 @@ static int plog_idem_check(struct plog *pl, const uint8_t *p, size_t n,
 	return KAFKA_NONE;
 }
 
+int plog__write_locked(struct plog *pl, uint8_t *p, size_t n, int64_t records, int64_t span,
+		       bool opens_txn, int64_t now_ms, struct plog_append_result *res,
+		       struct plog_done *done)
+{
+	done->rolled = false;
+	if (plog_should_roll(pl, plog_active(pl), n, span, now_ms)) {
+		if (plog_roll(pl, now_ms) != 0)
+			return -1;
+		done->rolled = true;
+	}
+	struct segment *seg = done->seg = plog_active(pl);
+	if (seg->size == 0)
+		seg->created_ms = now_ms;
+	int64_t base = atomic_load(&pl->leo);
+	plog_assign(pl, p, n, now_ms);
+	if (plog_write(pl, seg, p, n) != 0)
+		return -1;
+	seg->size += n;
+	/* Invariant 6: a reader that sees the new leo sees the bound too. */
+	if (opens_txn && atomic_load(&pl->unstable) > base)
+		atomic_store(&pl->unstable, base);
+	atomic_store(&pl->leo, base + span);
+	atomic_fetch_add(&pl->size_bytes, (int64_t)n);
+	if (pl->unflushed_msgs == 0 && pl->oldest_unflushed_ms < 0)
+		pl->oldest_unflushed_ms = clock_mono_ms();
+	pl->unflushed_msgs += records;
+	done->wake = done->rolled || pl->unflushed_msgs >= pl->cfg.flush_messages;
+	res->base_offset = base;
+	res->last_offset = base + span - 1;
+	res->log_append_time = pl->cfg.log_append_time ? now_ms : -1;
+	res->log_start_offset = atomic_load(&pl->start);
+	return 0;
+}
+
+void plog__appended(struct plog *pl, const struct plog_done *done)
+{
+	flusher_mark_dirty(pl, done->wake);
+	delay_notify();
+	if (done->rolled && pl->ld != NULL)
+		logdir__snapshot_wanted(pl->ld);
+}
+
 int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
 		struct plog_append_result *res)
 {
-	int64_t records, span;
-	bool idem;
+	struct plog_plan pp;
+	struct plog_done done;
 	res->duplicate = false;
-	int err = plog_plan(batches, n, &records, &span, &idem);
+	int err = plog_plan(batches, n, &pp);
 	if (err != KAFKA_NONE)
 		return err;
 	pthread_mutex_lock(&pl->mu);
@@ -416,57 +484,33 @@ int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
 		pthread_mutex_unlock(&pl->mu);
 		return KAFKA_KAFKA_STORAGE_ERROR;
 	}
-	if (idem && ((err = plog_idem_check(pl, batches, n, res)) != KAFKA_NONE || res->duplicate)) {
+	if (pp.idem && ((err = plog_idem_check(pl, batches, n, pp.txn, res)) != KAFKA_NONE ||
+			res->duplicate)) {
 		pthread_mutex_unlock(&pl->mu);
 		return err;
 	}
-	bool rolled = false;
-	if (plog_should_roll(pl, plog_active(pl), n, span, now_ms)) {
-		if (plog_roll(pl, now_ms) != 0)
-			goto fail;
-		rolled = true;
+	if (plog__write_locked(pl, batches, n, pp.records, pp.span, pp.txn, now_ms, res, &done) != 0) {
+		pthread_mutex_unlock(&pl->mu);
+		return KAFKA_KAFKA_STORAGE_ERROR;
 	}
-	struct segment *seg = plog_active(pl);
-	if (seg->size == 0)
-		seg->created_ms = now_ms;
-	int64_t base = atomic_load(&pl->leo);
-	plog_assign(pl, batches, n, now_ms);
-	if (plog_write(pl, seg, batches, n) != 0)
-		goto fail;
-	seg->size += n;
-	atomic_store(&pl->leo, base + span);
-	atomic_fetch_add(&pl->size_bytes, (int64_t)n);
-	if (pl->unflushed_msgs == 0 && pl->oldest_unflushed_ms < 0)
-		pl->oldest_unflushed_ms = clock_mono_ms();
-	pl->unflushed_msgs += records;
-	bool wake = rolled || pl->unflushed_msgs >= pl->cfg.flush_messages;
-	res->base_offset = base;
-	res->last_offset = base + span - 1;
-	res->log_append_time = pl->cfg.log_append_time ? now_ms : -1;
-	res->log_start_offset = atomic_load(&pl->start);
 	/* Recorded after the write, still under mu: check and append are one
 	 * step for every producer. */
 	struct batch_hdr h;
-	bool state_lost = idem && (batch_parse_header(batches, n, &h) != 0 ||
-				   pstate_update(pl->ps, &h, now_ms) != 0);
+	bool state_lost = pp.idem && (batch_parse_header(batches, n, &h) != 0 ||
+				      pstate_update(pl->ps, &h, now_ms) != 0);
 	pthread_mutex_unlock(&pl->mu);
 	if (state_lost) {
 		/* Out of memory: the state misses a batch that is in the log, so
 		 * a retry of it would be appended twice. Fail safe: the partition
 		 * refuses appends until reopened, and reopening rebuilds the state
-		 * from the log, where the retry is then found. */
+		 * from the log, where the retry is then found. (A transaction it
+		 * opened keeps the LSO bound where plog__write_locked put it.) */
 		char name[64];
-		segment_name(name, sizeof name, seg->base_offset, ".log");
+		segment_name(name, sizeof name, done.seg->base_offset, ".log");
 		plog__fail(pl, "producer state update (out of memory) for a batch of", name, ENOMEM);
 	}
-	flusher_mark_dirty(pl, wake);
-	delay_notify();
-	if (rolled && pl->ld != NULL)
-		logdir__snapshot_wanted(pl->ld);
+	plog__appended(pl, &done);
 	return state_lost ? KAFKA_KAFKA_STORAGE_ERROR : KAFKA_NONE;
-fail:
-	pthread_mutex_unlock(&pl->mu);
-	return KAFKA_KAFKA_STORAGE_ERROR;
 }
 
 /* ================================================================= read */
@@ -494,15 +538,18 @@ static int plog_read_segment(struct plog *pl, struct segment *seg, uint64_t pos,
 		return KAFKA_KAFKA_STORAGE_ERROR;
 	}
 	uint64_t first = pos, total = 0;
+	int64_t next = offset;
 	while (rc == 1 && batch_last_offset(&h) < max_offset &&
 	       (total + batch_total_size(&h) <= max_bytes || (total == 0 && min_one))) {
 		total += batch_total_size(&h);
 		pos += batch_total_size(&h);
+		next = batch_last_offset(&h) + 1;
 		rc = segment_reader_header(&r, pos, &h);
 	}
 	segment_reader_fini(&r);
 	out->pos = first;
 	out->len = total;
+	out->next_offset = next;
 	return 1;
 }
 
@@ -511,6 +558,7 @@ int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_by
 {
 	out->file = NULL;
 	out->pos = out->len = 0;
+	out->next_offset = offset;
 	pthread_mutex_lock(&pl->mu);
 	int64_t leo = atomic_load(&pl->leo);
 	if (offset < atomic_load(&pl->start) || offset > leo) {

@@ -109,6 +109,8 @@ int plog_when_durable(struct plog *pl, int64_t end_offset, plog_durable_fn cb, v
 struct plog_slice {
 	struct fileref *file;  /* referenced: caller unrefs (or hands to wbuf_file) */
 	uint64_t pos;          /* file position of the first batch */
+	int64_t next_offset;   /* the offset after the last batch returned (the
+				* read offset when len is 0) */
 	uint64_t len;          /* 0 when nothing to return */
 };
 

@@ -40,10 +40,16 @@
  *      producers, or an idle one) needs no scan at all after a clean stop;
  *   3. scan batch HEADERS from its offset (from the first segment when
  *      there is none) to LEO: pstate_update for every batch plog_append
- *      records (ProducerId and BaseSequence >= 0, not control), its
- *      wall time the batch's MaxTimestamp (Kafka's LastTimestamp; capped
- *      at now) for expiry;
+ *      records (ProducerId >= 0, BaseSequence >= 0 or transactional, not
+ *      control), its wall time the batch's MaxTimestamp (Kafka's
+ *      LastTimestamp; capped at now) for expiry; markers (control batches
+ *      with a ProducerId) through txnlog__scan_marker;
  *   4. pstate_truncate_head(first segment's base), and prune (below).
+ * Transactions (txnlog.c): before step 2 the `.txnindex` files are loaded
+ * (a damaged one moves the scan start down to its segment); step 3 also
+ * replays markers (pstate_marker; an ABORT yields its aborted entry) and
+ * transactional batches without a sequence; then txnlog__recovered merges
+ * the entries and rewrites the files of the scanned segments.
  *
  * Pruning (psnap_prune; retention after it removed segments, and
  * recovery): with F the first segment's base, every snapshot below the
@@ -319,11 +325,32 @@ out:
 	return rc;
 }
 
-/* Step 3: pstate_update for every batch of seg with ProducerId >= 0 whose
- * base offset is >= from. Returns 0, -1 on a read error or a bad header
+/* One scanned batch h at pos: what plog_append and plog_append_marker
+ * recorded for it. 0, -1 read error, -3 out of memory. */
+static int psnap_scan_batch(struct plog *pl, struct segment_reader *r, uint64_t pos,
+			    const struct batch_hdr *h, int64_t ts, struct txn_list *scanned)
+{
+	if (h->producer_id < 0)
+		return 0;
+	if (!(h->attributes & BATCH_ATTR_CONTROL)) {
+		/* plog.c's plog_is_idempotent: sequenced, or transactional */
+		if (h->base_sequence < 0 && !(h->attributes & BATCH_ATTR_TRANSACTIONAL))
+			return 0;
+		return pstate_update(pl->ps, h, ts) == 0 ? 0 : -3;
+	}
+	const uint8_t *p = segment_reader_peek(r, pos, batch_total_size(h));
+	if (p == NULL)
+		return -1;
+	int rc = txnlog__scan_marker(pl, h, p, batch_total_size(h), ts, scanned);
+	return rc < 0 ? -3 : 0;
+}
+
+/* Step 3: replays every producer batch and marker of seg whose base
+ * offset is >= from. Returns 0, -1 on a read error or a bad header
  * (recovery proved or trusted these bytes: the disk changed under us), -2
  * out of memory. */
-static int psnap_scan_segment(struct plog *pl, struct segment *seg, int64_t from, int64_t now_ms)
+static int psnap_scan_segment(struct plog *pl, struct segment *seg, int64_t from, int64_t now_ms,
+			      struct txn_list *scanned)
 {
 	struct segment_reader r;
 	struct batch_hdr h;
@@ -332,13 +359,10 @@ static int psnap_scan_segment(struct plog *pl, struct segment *seg, int64_t from
 	int rc;
 	segment_reader_init(&r, seg, seg->size, 8 * 1024);
 	while ((rc = segment_reader_header(&r, pos, &h)) == 1) {
-		/* The batches plog_append checks and records (plog.c,
-		 * plog_is_idempotent); control batches (transaction markers)
-		 * are for issue 4 part 2, which teaches pstate about them. */
 		int64_t ts = h.max_timestamp >= 0 && h.max_timestamp < now_ms ? h.max_timestamp : now_ms;
-		if (h.base_offset >= from && h.producer_id >= 0 && h.base_sequence >= 0 &&
-		    !(h.attributes & BATCH_ATTR_CONTROL) && pstate_update(pl->ps, &h, ts) != 0) {
-			rc = -3;
+		int brc = h.base_offset >= from ? psnap_scan_batch(pl, &r, pos, &h, ts, scanned) : 0;
+		if (brc != 0) {
+			rc = brc == -1 ? -2 : brc;
 			break;
 		}
 		pos += batch_total_size(&h);
@@ -415,20 +439,25 @@ static bool psnap_any_recent(const struct pstate *ps, int64_t since)
 
 /* Steps 2-3 (file comment): the state from the newest snapshot, or, when
  * that one holds producers that wrote within the retry window and lies
- * past the window's start, from the newest one at or below that start.
- * Returns the offset the scan starts from, -1 when none was loaded, or -2
- * out of memory. *newest: the newest valid snapshot, -1 none. */
+ * past the window's start, from the newest one at or below that start;
+ * and never from above bad (a damaged `.txnindex`, txnlog.c: the scan
+ * rebuilds it). Returns the offset the scan starts from, -1 when none was
+ * loaded, or -2 out of memory. *newest: the newest valid snapshot, -1
+ * none. */
 static int64_t psnap_base(struct plog *pl, struct offsets *o, int64_t leo, int64_t now_ms,
-			  int64_t *newest)
+			  int64_t bad, int64_t *newest)
 {
 	int64_t since, start = psnap_window(pl, &since);
 	int64_t from = *newest = psnap_pick(pl, o, leo, leo, now_ms);
-	if (from <= start || !psnap_any_recent(pl->ps, since))
+	int64_t bound = from > start && psnap_any_recent(pl->ps, since) ? start : from;
+	if (from > bad && bad < bound)
+		bound = bad;
+	if (bound == from)
 		return from;
 	pstate_free(pl->ps);
 	if ((pl->ps = pstate_new()) == NULL)
 		return -2;
-	return psnap_pick(pl, o, leo, start, now_ms);
+	return psnap_pick(pl, o, leo, bound, now_ms);
 }
 
 int psnap_recover(struct plog *pl, int64_t now_ms)
@@ -441,8 +470,12 @@ int psnap_recover(struct plog *pl, int64_t now_ms)
 		free(o.v);
 		return KAFKA_KAFKA_STORAGE_ERROR;
 	}
-	int64_t newest;
-	int64_t from = psnap_base(pl, &o, leo, now_ms, &newest);
+	int64_t newest, bad;
+	if (txnlog__load(pl, &bad) != 0) {
+		free(o.v);
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	int64_t from = psnap_base(pl, &o, leo, now_ms, bad, &newest);
 	free(o.v);
 	if (from == -2) {
 		log_error("log", "%s: out of memory loading the producer state", pl->name);
@@ -452,12 +485,17 @@ int psnap_recover(struct plog *pl, int64_t now_ms)
 	if (from < first)
 		from = first;
 	int rc = 0;
+	struct txn_list scanned = { 0 };
 	for (size_t i = 0; rc == 0 && i < pl->nsegs; i++)
 		if (from < leo && pl->segs[i]->next_offset > from)
-			rc = psnap_scan_segment(pl, pl->segs[i], from, now_ms);
-	if (rc != 0)
+			rc = psnap_scan_segment(pl, pl->segs[i], from, now_ms, &scanned);
+	if (rc != 0) {
+		free(scanned.v);
 		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
 	pstate_truncate_head(pl->ps, first);
+	if (txnlog__recovered(pl, from, &scanned) != 0)
+		return KAFKA_KAFKA_STORAGE_ERROR;
 	if (from < leo)
 		log_info("log", "%s: producer state: %zu producer(s), from the %s at %lld and the log "
 			 "up to %lld", pl->name, pstate_count(pl->ps), found ? "snapshot" : "log start",

@@ -35,8 +35,11 @@
  *     Indexes of scanned segments are rebuilt and rewritten.
  *  7. fsync what was scanned, truncated or rewritten, and the dir; then
  *     LEO = next offset of the last segment, recovery point = LEO.
- *  8. The producer state (idempotence): the newest valid snapshot at or
- *     below LEO plus a scan of the batch headers after it (psnap.c).
+ *  8. The producer state (idempotence, open transactions): the newest
+ *     valid snapshot at or below LEO plus a scan of the batch headers
+ *     after it (psnap.c); the aborted transactions: the `.txnindex` files
+ *     below the scan, rebuilt from the markers it replays (txnlog.c). Step
+ *     1 treats a `.txnindex` without its .log like an orphan index.
  *
  * Invariants after recovery_run returns KAFKA_NONE:
  *  1. Every segment holds whole, valid batches with strictly increasing
@@ -117,7 +120,8 @@ static int recovery_list(struct plog *pl, struct bases *logs)
 		} else if ((b = segment_parse_name(e->d_name, ".log")) >= 0) {
 			rc = bases_push(logs, b);
 		} else if ((b = segment_parse_name(e->d_name, ".index")) >= 0 ||
-			   (b = segment_parse_name(e->d_name, ".timeindex")) >= 0) {
+			   (b = segment_parse_name(e->d_name, ".timeindex")) >= 0 ||
+			   (b = segment_parse_name(e->d_name, ".txnindex")) >= 0) {
 			rc = bases_push(&idx, b);
 		}
 	}

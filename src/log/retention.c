@@ -66,7 +66,8 @@
 
 enum { DEFAULT_CHECK_INTERVAL_MS = 300000 };
 
-static const char *const seg_exts[] = { ".log", ".index", ".timeindex" };
+/* .txnindex last: it has no open fd to compare (logdir__delete_segment_later). */
+static const char *const seg_exts[] = { ".log", ".index", ".timeindex", ".txnindex" };
 
 /* ================================================================ trash */
 
@@ -88,7 +89,7 @@ static int trash_rename(int dirfd, int64_t base, const char *ext, int fd)
 	return renameat(dirfd, from, dirfd, to) == 0 ? 0 : errno;
 }
 
-/* Unlinks the three "<base><ext>.deleted" files (ENOENT ignored). */
+/* Unlinks the "<base><ext>.deleted" files (ENOENT ignored). */
 static void trash_unlink(struct plog *pl, int64_t base)
 {
 	for (size_t i = 0; i < sizeof seg_exts / sizeof *seg_exts; i++) {
@@ -125,9 +126,18 @@ void logdir__delete_segment_later(struct logdir *ld, struct plog *pl, struct seg
 {
 	int fds[3] = { seg->ref.fd, seg->oidx.fd, seg->tidx.fd };
 	int64_t base = seg->base_offset;
+	/* The .txnindex has no open fd: it is this segment's only while the
+	 * .log name is (a cleaner's swap may have put a replacement's there). */
+	char lname[64];
+	struct stat named, open_st;
+	segment_name(lname, sizeof lname, base, ".log");
+	bool own = fstatat(pl->dirfd, lname, &named, 0) == 0 && fstat(fds[0], &open_st) == 0 &&
+		   named.st_ino == open_st.st_ino && named.st_dev == open_st.st_dev;
 	int e = 0;
 	for (size_t i = 0; i < 3 && e == 0; i++)
 		e = trash_rename(pl->dirfd, base, seg_exts[i], fds[i]);
+	if (e == 0 && own)
+		e = trash_rename(pl->dirfd, base, seg_exts[3], -1);
 	if (e == 0)
 		e = plog__sync_dir(pl->dirfd);
 	/* The plog's reference goes; readers holding slices keep theirs. */
@@ -239,6 +249,7 @@ static void retention_take(struct plog *pl, size_t k, struct segment **out)
 static void retention_producers(struct plog *pl, int64_t now_ms, bool by_policy)
 {
 	size_t gone = pstate_truncate_head(pl->ps, atomic_load(&pl->start));
+	txnlog__truncate_head(pl, atomic_load(&pl->start));  /* aborted entries below it */
 	if (by_policy && pl->cfg.producer_id_expiration_ms > 0)
 		gone += pstate_expire(pl->ps, now_ms, pl->cfg.producer_id_expiration_ms);
 	if (gone > 0)

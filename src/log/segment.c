@@ -55,6 +55,8 @@ static void segment_release(struct fileref *f)
 		close(f->fd);
 	index_close(&seg->oidx);
 	index_close(&seg->tidx);
+	if (atomic_load(&seg->txn_fd) >= 0)
+		close(atomic_load(&seg->txn_fd));
 	free(seg);
 }
 
@@ -73,6 +75,7 @@ static struct segment *segment_alloc(int64_t base_offset)
 	seg->ref.release = segment_release;
 	atomic_init(&seg->ref.refs, 1);
 	seg->oidx.fd = seg->tidx.fd = -1;
+	atomic_init(&seg->txn_fd, -1);
 	seg->base_offset = base_offset;
 	seg->next_offset = base_offset;
 	seg->max_ts = seg->max_ts_offset = -1;
@@ -211,6 +214,11 @@ int segment_sync(struct segment *seg, bool full)
 	atomic_fetch_add(&plog__stats.data_syncs, 1);
 	if (plog__fdatasync(seg->ref.fd) != 0)
 		return errno ? errno : EIO;
+	/* Aborted-transaction entries are durable with the markers they
+	 * describe (txnlog.c): before the recovery point passes them. */
+	int tfd = atomic_load(&seg->txn_fd);
+	if (tfd >= 0 && plog__fdatasync(tfd) != 0)
+		return errno ? errno : EIO;
 	if (full && (index_sync(&seg->oidx) != 0 || index_sync(&seg->tidx) != 0))
 		return errno ? errno : EIO;
 	return 0;
@@ -226,7 +234,7 @@ int segment_truncate(struct segment *seg, uint64_t size)
 
 int segment_unlink(int dirfd, int64_t base_offset)
 {
-	static const char *const exts[] = { ".log", ".index", ".timeindex" };
+	static const char *const exts[] = { ".log", ".index", ".timeindex", ".txnindex" };
 	int rc = 0;
 	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
 		char name[64];

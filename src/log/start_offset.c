@@ -150,6 +150,7 @@ int logdir__start_offset_apply(struct logdir *ld, struct plog *pl)
 			return err;
 	}
 	atomic_store(&pl->start, ck);
+	txnlog__truncate_head(pl, ck);
 	log_info("log", "%s: log start offset %lld (from %s)", pl->name, (long long)ck, LSO_FILE);
 	return KAFKA_NONE;
 }

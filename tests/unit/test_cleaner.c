@@ -6,6 +6,11 @@
  * section, producer and control batches, compressed batches, a reader
  * across a swap, reopening, and every crash point of the swap protocol
  * (cleaner_swap.c) rebuilt on disk by hand from a copy of the old files.
+ * Transactions (markers through plog_append_marker, no verify hook):
+ * aborted records never enter the map nor the output, the committed older
+ * value of a key they touched survives, markers and the aborted list
+ * (memory and `.txnindex`) stay, nothing at or past an open transaction's
+ * segment is cleaned, and the crash points keep each segment's `.txnindex`.
  */
 #include "test_log_fixture.h"
 
@@ -105,6 +110,104 @@ static void model_init(struct model *m)
 	memset(m, 0, sizeof *m);
 	for (int i = 0; i < NKEYS_MAX; i++)
 		m->off[i] = -1;
+}
+
+/* ---------------------------------------------------------- transactions */
+
+enum { TXN_PIDS = 4096 };
+static int32_t txn_seq[TXN_PIDS];  /* next BaseSequence of each test producer */
+
+/* Appends one transactional batch of producer pid (epoch 0, sequenced as a
+ * client does): keys[i] with values vals[i]. Returns the base offset. */
+static int64_t append_txn(struct plog *pl, int64_t pid, int n, const int *keys, const int *vals)
+{
+	struct batch_kv kv[16];
+	char kb[16][16], vb[16][24];
+	CHECK(n <= 16 && pid >= 0 && pid < TXN_PIDS);
+	for (int i = 0; i < n; i++) {
+		snprintf(kb[i], sizeof kb[i], "k%d", keys[i]);
+		snprintf(vb[i], sizeof vb[i], "v%d", vals[i]);
+		kv[i] = (struct batch_kv){ (const uint8_t *)kb[i], strlen(kb[i]),
+					   (const uint8_t *)vb[i], strlen(vb[i]) };
+	}
+	struct batch_producer prod = { .producer_id = pid, .producer_epoch = 0,
+				       .base_sequence = txn_seq[pid],
+				       .attributes = BATCH_ATTR_TRANSACTIONAL };
+	size_t len;
+	uint8_t *b = batch_build_kv_producer(0, TS, n, kv, &prod, &len);
+	CHECK(b != NULL);
+	struct plog_append_result res;
+	CHECK_EQ(plog_append(pl, b, len, TS, &res), KAFKA_NONE);
+	free(b);
+	txn_seq[pid] += n;
+	return res.base_offset;
+}
+
+static int64_t end_txn(struct plog *pl, int64_t pid, bool commit)
+{
+	int64_t off = -1;
+	CHECK_EQ(plog_append_marker(pl, pid, 0, 0, commit, TS, &off), KAFKA_NONE);
+	return off;
+}
+
+/* One transaction of pid over n keys from first (values val + i), committed
+ * (the model follows) or aborted (it must not). */
+static void txn_write(struct plog *pl, struct model *m, int64_t pid, int first, int n, int val,
+		      bool commit)
+{
+	int keys[16] = { 0 }, vals[16] = { 0 };
+	CHECK(n > 0 && n <= 16);
+	for (int i = 0; i < n; i++) {
+		keys[i] = first + i;
+		vals[i] = val + i;
+	}
+	int64_t base = append_txn(pl, pid, n, keys, vals);
+	end_txn(pl, pid, commit);
+	for (int i = 0; commit && i < n; i++) {
+		m->off[keys[i]] = base + i;
+		m->val[keys[i]] = vals[i];
+	}
+}
+
+/* Every aborted transaction of the log. */
+static ssize_t aborted_all(struct plog *pl, struct plog_aborted **out)
+{
+	ssize_t n = plog_aborted_txns(pl, 0, INT64_MAX, out);
+	CHECK(n >= 0);
+	return n;
+}
+
+static void check_aborted_same(struct plog *pl, const struct plog_aborted *want, ssize_t nwant)
+{
+	struct plog_aborted *got;
+	ssize_t n = aborted_all(pl, &got);
+	CHECK_EQ(n, nwant);
+	for (ssize_t i = 0; i < n; i++) {
+		CHECK_EQ(got[i].producer_id, want[i].producer_id);
+		CHECK_EQ(got[i].first_offset, want[i].first_offset);
+		CHECK_EQ(got[i].last_offset, want[i].last_offset);
+	}
+	free(got);
+}
+
+/* Sum of the sizes of the partition's .txnindex files. */
+static long long txnindex_bytes(void)
+{
+	char dir[400];
+	snprintf(dir, sizeof dir, "%s/%s", fx_dir, PART);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	long long total = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		size_t l = strlen(e->d_name);
+		if (l == 29 && strcmp(e->d_name + 20, ".txnindex") == 0) {
+			char path[700];
+			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+			total += fx_file_size(path);
+		}
+	}
+	closedir(d);
+	return total;
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -261,11 +364,15 @@ static void backup(const char *sub)
 	closedir(d);
 }
 
+/* Copies a file of the backup back; a .txnindex the segment never had is
+ * skipped. */
 static void restore(const char *sub, int64_t base, const char *ext)
 {
 	char a[600], b[600];
 	snprintf(a, sizeof a, "%s/%s/%020lld%s", fx_dir, sub, (long long)base, ext);
 	fx_path(b, sizeof b, PART, base, ext);
+	if (strcmp(ext, ".txnindex") == 0 && access(a, F_OK) != 0)
+		return;
 	copy_file(a, b);
 }
 
@@ -492,10 +599,7 @@ TEST(control_and_producer_batches)
 	b = one_kv("y", "1", &len);
 	set_producer(b, len, 9);
 	int64_t c = append_raw(pl, b, len);            /* superseded but pid 9's last: empty batch */
-	b = one_kv("ctl", "c", &len);
-	b[22] |= BATCH_ATTR_CONTROL;
-	set_producer(b, len, 11);
-	int64_t ctl = append_raw(pl, b, len);          /* control: kept as is */
+	int64_t ctl = end_txn(pl, 11, true);           /* control (a marker): kept as is */
 	b = one_kv("y", "2", &len);
 	int64_t y2 = append_raw(pl, b, len);
 	b = one_kv("ctl", "d", &len);
@@ -644,17 +748,205 @@ TEST(reader_keeps_old_segment_across_swap)
 	fx_done();
 }
 
+/* Counts the control batches (markers) of the log and checks each record
+ * set is readable. */
+static int count_markers(struct plog *pl)
+{
+	int64_t offset = plog_start_offset(pl), leo = plog_end_offset(pl);
+	int markers = 0;
+	while (offset < leo) {
+		struct plog_slice sl;
+		CHECK_EQ(plog_read(pl, offset, leo, 1 << 20, true, &sl), KAFKA_NONE);
+		if (sl.len == 0)
+			break;
+		size_t n = sl.len;
+		uint8_t *p = fx_slice_bytes(&sl);
+		struct batch_hdr h;
+		for (size_t at = 0; at < n; at += batch_total_size(&h)) {
+			CHECK_EQ(batch_parse_header(p + at, n - at, &h), 0);
+			markers += (h.attributes & BATCH_ATTR_CONTROL) != 0;
+			offset = batch_last_offset(&h) + 1;
+		}
+		free(p);
+	}
+	return markers;
+}
+
+TEST(txn_aborted_records_leave_committed_values)
+{
+	fx_mkdir();
+	struct plog_config cfg = cfg_compact();
+	struct logdir *ld = fx_open_dir();
+	struct plog *pl = fx_open_plog(ld, TOPIC, &cfg);
+	static struct model m;
+	model_init(&m);
+	write_updates(pl, &m, 60, 600, 23);              /* plain values for keys 0..59 */
+	txn_write(pl, &m, 100, 0, 10, 1000, true);       /* committed: keys 0..9 */
+	txn_write(pl, &m, 200, 10, 12, 2000, false);     /* aborted: keys 10..21 keep theirs */
+	/* Interleaved: an aborted transaction around plain updates. */
+	int keys[5] = { 30, 31, 32, 33, 34 }, vals[5] = { 3000, 3001, 3002, 3003, 3004 };
+	append_txn(pl, 300, 5, keys, vals);
+	int pk[5] = { 40, 41, 42, 43, 44 }, pv[5] = { 4000, 4001, 4002, 4003, 4004 };
+	int64_t base = append_kv(pl, 5, pk, pv, TS);
+	for (int i = 0; i < 5; i++) {
+		m.off[pk[i]] = base + i;
+		m.val[pk[i]] = pv[i];
+	}
+	int more[4] = { 30, 31, 45, 46 }, mv[4] = { 3100, 3101, 3102, 3103 };
+	append_txn(pl, 300, 4, more, mv);                /* a second batch of the same txn */
+	end_txn(pl, 300, false);
+	txn_write(pl, &m, 100, 50, 5, 5000, true);       /* pid 100 again, committed */
+	roll_past(pl);
+	struct plog_aborted *want;
+	ssize_t nwant = aborted_all(pl, &want);
+	CHECK_EQ(nwant, 2);
+	CHECK_EQ(want[0].producer_id, 200);
+	CHECK_EQ(want[1].producer_id, 300);
+	int64_t leo = plog_end_offset(pl);
+	CHECK_EQ(plog_last_stable_offset(pl), leo);
+	CHECK_EQ(txnindex_bytes(), 2 * 34);
+	CHECK_EQ(count_markers(pl), 4);
+
+	CHECK_EQ(cleaner__clean(pl, 20000, BIG_MAP), 0);
+	check_model(pl, &m, true);                       /* no aborted value anywhere */
+	CHECK_EQ(count_markers(pl), 4);                  /* markers stay */
+	check_aborted_same(pl, want, nwant);
+	CHECK_EQ(txnindex_bytes(), 2 * 34);              /* the output segment's index */
+	CHECK_EQ(plog_end_offset(pl), leo);
+	CHECK_EQ(plog_last_stable_offset(pl), leo);
+	check_reads_everywhere(pl);
+	logdir_close(ld);
+
+	/* Clean reopen: the aborted list comes back from the .txnindex. */
+	ld = fx_open_dir();
+	pl = fx_open_plog(ld, TOPIC, &cfg);
+	check_aborted_same(pl, want, nwant);
+	check_model(pl, &m, true);
+	CHECK_EQ(plog_last_stable_offset(pl), leo);
+	logdir_close(ld);
+	/* Unclean, no recovery points: the whole log is scanned again; the
+	 * aborted data is gone, the entries are not. */
+	drop_marker();
+	char path[300];
+	snprintf(path, sizeof path, "%s/recovery-point-offset-checkpoint", fx_dir);
+	unlink(path);
+	ld = fx_open_dir();
+	pl = fx_open_plog(ld, TOPIC, &cfg);
+	check_aborted_same(pl, want, nwant);
+	check_model(pl, &m, true);
+	CHECK_EQ(plog_last_stable_offset(pl), leo);
+	free(want);
+	logdir_close(ld);
+	fx_done();
+}
+
+/* The cleaner stops at the segment holding the LSO: an open transaction's
+ * records, and everything after them, stay until it ends. */
+TEST(txn_open_transaction_bounds_cleaning)
+{
+	fx_mkdir();
+	struct plog_config cfg = cfg_compact();
+	struct logdir *ld = fx_open_dir();
+	struct plog *pl = fx_open_plog(ld, TOPIC, &cfg);
+	static struct model m;
+	model_init(&m);
+	write_updates(pl, &m, 100, 2000, 29);
+	int key = 7, val = 7000;
+	int64_t open_at = append_txn(pl, 400, 1, &key, &val);
+	static struct model after;
+	model_init(&after);
+	write_updates(pl, &after, 100, 2000, 31);
+	roll_past(pl);
+	CHECK_EQ(plog_last_stable_offset(pl), open_at);
+	int64_t leo = plog_end_offset(pl);
+	int64_t bases[64];
+	int nb = list_bases(bases, 64);
+	int64_t lso_seg = 0;
+	for (int i = 0; i < nb; i++)
+		if (bases[i] <= open_at)
+			lso_seg = bases[i];
+	/* What lies at or past the LSO's segment, byte for byte. */
+	struct plog_slice sl;
+	CHECK_EQ(plog_read(pl, lso_seg, leo, 1 << 20, true, &sl), KAFKA_NONE);
+	size_t tail_len = sl.len;
+	uint8_t *tail = fx_slice_bytes(&sl);
+	CHECK_EQ(cleaner__clean(pl, 20000, BIG_MAP), 0);
+	CHECK(cleaner__first_dirty(ld, TOPIC, 0) <= open_at);
+	CHECK_EQ(cleaner__first_dirty(ld, TOPIC, 0), lso_seg);
+	CHECK_EQ(plog_read(pl, lso_seg, leo, 1 << 20, true, &sl), KAFKA_NONE);
+	CHECK_EQ(sl.len, tail_len);
+	uint8_t *now = fx_slice_bytes(&sl);
+	CHECK(memcmp(now, tail, tail_len) == 0);
+	free(now);
+	free(tail);
+	/* Nothing more while it is open. */
+	CHECK_EQ(cleaner__clean(pl, 20000, BIG_MAP), 1);
+	/* Aborted: the cleaner goes on, and key 7's aborted value never
+	 * shadows (nor replaces) the plain values written around it. */
+	end_txn(pl, 400, false);
+	roll_past(pl);
+	CHECK_EQ(plog_last_stable_offset(pl), plog_end_offset(pl));
+	CHECK_EQ(cleaner__clean(pl, 20000, BIG_MAP), 0);
+	for (int k = 0; k < 100; k++)
+		if (after.off[k] >= 0) {
+			m.off[k] = after.off[k];
+			m.val[k] = after.val[k];
+		}
+	check_model(pl, &m, true);
+	logdir_close(ld);
+	fx_done();
+}
+
+/* Records of committed transactions compact like plain ones; an aborted
+ * transaction's data batches go whole (its producer's last batch is its
+ * marker, which stays). */
+TEST(txn_committed_records_compact_like_plain_ones)
+{
+	fx_mkdir();
+	struct plog_config cfg = cfg_compact();
+	struct logdir *ld = fx_open_dir();
+	struct plog *pl = fx_open_plog(ld, TOPIC, &cfg);
+	static struct model m;
+	model_init(&m);
+	m.nkeys = 20;
+	for (int r = 0; r < 5; r++)
+		txn_write(pl, &m, 10 + r % 2, 0, 10, 100 * r, true);
+	txn_write(pl, &m, 12, 10, 10, 900, false);
+	roll_past(pl);
+	CHECK_EQ(cleaner__clean(pl, 20000, BIG_MAP), 0);
+	check_model(pl, &m, true);
+	CHECK_EQ(count_markers(pl), 6);
+	struct cleaner_stats st;
+	logdir_cleaner_stats(ld, &st);
+	CHECK_EQ(st.records_removed, 40 + 10);  /* 4 superseded rounds + the aborted one */
+	logdir_close(ld);
+	fx_done();
+}
+
+/* The aborted transactions of the log clean_with_backup wrote. */
+static struct plog_aborted *cw_aborted;
+static ssize_t cw_naborted;
+
 /* Cleans a log after copying its files to <dir>/old; returns the bases of
- * the cleaned segments in out (count returned) and the log end. */
+ * the cleaned segments in out (count returned) and the log end. The log
+ * holds committed and aborted transactions between plain updates, so the
+ * old segments and the cleaned one have `.txnindex` files. */
 static int clean_with_backup(struct model *m, int64_t *out, int64_t *leo)
 {
 	struct plog_config cfg = cfg_compact();
 	struct logdir *ld = fx_open_dir();
 	struct plog *pl = fx_open_plog(ld, TOPIC, &cfg);
 	model_init(m);
-	write_updates(pl, m, 200, 6000, 9);
+	write_updates(pl, m, 200, 3000, 9);
+	for (int t = 0; t < 6; t++) {
+		txn_write(pl, m, 500 + t, 1 + t * 20, 10, 7000 + t * 100, t % 2 == 0);
+		write_updates(pl, m, 200, 500, 40 + (uint32_t)t);
+	}
 	roll_past(pl);
 	*leo = plog_end_offset(pl);
+	cw_naborted = aborted_all(pl, &cw_aborted);
+	CHECK_EQ(cw_naborted, 3);
+	CHECK(txnindex_bytes() == 3 * 34);
 	logdir_close(ld);
 	backup("old");
 	/* Larger segments from now on: the cleaner merges the small ones into
@@ -677,11 +969,14 @@ static void reopen_and_check(const struct model *m, int64_t leo, bool clean)
 	CHECK_EQ(plog_end_offset(pl), leo);
 	check_model(pl, m, true);
 	check_reads_everywhere(pl);
+	check_aborted_same(pl, cw_aborted, cw_naborted);
+	CHECK_EQ(plog_last_stable_offset(pl), leo);
 	logdir_close(ld);
 	char dir[400];
 	snprintf(dir, sizeof dir, "%s/%s", fx_dir, PART);
 	CHECK_EQ(fx_count_files(dir, ".swap"), 0);
 	CHECK_EQ(fx_count_files(dir, ".cleaned"), 0);
+	CHECK_EQ(txnindex_bytes(), 3 * 34);  /* the old segments' files went with them */
 }
 
 TEST(crash_leaves_cleaned_files)
@@ -698,14 +993,23 @@ TEST(crash_leaves_cleaned_files)
 	copy_file(a, b);
 	snprintf(b, sizeof b, "%s/%s/%020d.%020d.index.cleaned", fx_dir, PART, 0, 5);
 	copy_file(a, b);
+	snprintf(b, sizeof b, "%s/%s/%020d.%020d.txnindex.cleaned", fx_dir, PART, 0, 5);
+	copy_file(a, b);
 	reopen_and_check(&m, leo, false);
 	fx_done();
 }
 
+/* Which of the replaced segments a crash left in place, and where the new
+ * segment's index files were. */
+enum old_left { OLD_ALL, OLD_HALF, OLD_NONE };
+enum idx_state { IDX_SWAP, IDX_NONE, IDX_FINAL };
+
 /* A committed swap of group [B, E) found by recovery with the old
- * segments still there (all, or only some), with or without its index
- * files. */
-static void crash_swap_case(bool all_old, bool with_indexes, bool clean)
+ * segments still there (all, some, or none), its index files (with its
+ * `.txnindex`) still .swap, missing (the `.txnindex` then stays .swap),
+ * or already renamed to their final names (step 5 cut short before the
+ * log: the old segments are then gone). */
+static void crash_swap_case(enum old_left left, enum idx_state idx, bool clean)
 {
 	fx_mkdir();
 	static struct model m;
@@ -713,16 +1017,18 @@ static void crash_swap_case(bool all_old, bool with_indexes, bool clean)
 	int n = clean_with_backup(&m, bases, &leo);
 	CHECK(n >= 2);
 	int64_t b = bases[0], e = bases[1];
-	char from[100], to[100];
-	static const char *const exts[] = { ".log", ".index", ".timeindex" };
-	for (int k = 0; k < 3; k++) {
+	char from[100], to[100], path[700];
+	static const char *const exts[] = { ".log", ".index", ".timeindex", ".txnindex" };
+	fx_path(path, sizeof path, PART, b, ".txnindex");
+	CHECK(fx_file_size(path) == 3 * 34);  /* the output holds every aborted entry */
+	for (int k = 0; k < 4; k++) {
 		snprintf(from, sizeof from, "%020lld%s", (long long)b, exts[k]);
 		snprintf(to, sizeof to, "%020lld.%020lld%s.swap", (long long)b, (long long)e, exts[k]);
-		if (k == 0 || with_indexes)
+		if (k == 0 || idx == IDX_SWAP || (idx == IDX_NONE && k == 3))
 			rename_in_part(from, to);
 	}
 	/* The old segments the swap replaces: bases in [b, e) in the copy;
-	 * without all_old, the first half was already renamed .deleted and
+	 * with OLD_HALF, the first half was already renamed .deleted and
 	 * removed when the crash came. */
 	int64_t olds[64];
 	int nold = 0;
@@ -738,27 +1044,30 @@ static void crash_swap_case(bool all_old, bool with_indexes, bool clean)
 	}
 	closedir(d);
 	CHECK(nold >= 4);
-	int restored = 0;
+	int restored = 0, keep_from = left == OLD_ALL ? 0 : left == OLD_HALF ? nold / 2 : nold;
 	for (int i = 0; i < nold; i++) {
 		int rank = 0;
 		for (int j = 0; j < nold; j++)
 			rank += olds[j] < olds[i];
-		if (!all_old && rank < nold / 2)
+		if (rank < keep_from)
 			continue;
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < 4; k++)
 			restore("old", olds[i], exts[k]);
 		restored++;
 	}
-	CHECK(restored == (all_old ? nold : nold - nold / 2));
+	CHECK_EQ(restored, nold - keep_from);
 	reopen_and_check(&m, leo, clean);
 	int64_t after[64];
 	CHECK_EQ(list_bases(after, 64), n);  /* the replaced segments are gone */
+	free(cw_aborted);
 	fx_done();
 }
 
-TEST(crash_swap_with_all_old_segments_present) { crash_swap_case(true, true, false); }
-TEST(crash_swap_with_some_old_segments_gone) { crash_swap_case(false, true, false); }
-TEST(crash_swap_log_only_clean_marker) { crash_swap_case(true, false, true); }
+TEST(crash_swap_with_all_old_segments_present) { crash_swap_case(OLD_ALL, IDX_SWAP, false); }
+TEST(crash_swap_with_some_old_segments_gone) { crash_swap_case(OLD_HALF, IDX_SWAP, false); }
+TEST(crash_swap_log_only_clean_marker) { crash_swap_case(OLD_ALL, IDX_NONE, true); }
+TEST(crash_swap_during_final_renames) { crash_swap_case(OLD_NONE, IDX_FINAL, false); }
+TEST(crash_swap_during_final_renames_clean_marker) { crash_swap_case(OLD_NONE, IDX_FINAL, true); }
 
 TEST(threads_clean_when_dirty)
 {

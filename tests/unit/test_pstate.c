@@ -7,6 +7,10 @@
  * a fake clock, truncate_head, the snapshot layout byte by byte, round
  * trips, every truncation and bit flip of a snapshot, the hash map under
  * many inserts and removals, and a randomized run against a plain model.
+ * Transactions: transactional batches open one, plain ones of the same
+ * producer are refused meanwhile (INVALID_TXN_STATE), unsequenced ones
+ * are checked by epoch only, markers close them and may bump the epoch,
+ * open ones neither expire nor truncate and survive a snapshot.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -266,6 +270,150 @@ TEST(truncate_head_drops_producers_entirely_below_start)
 	CHECK_EQ(pstate_find(ps, 1)->nbatches, 2);
 	CHECK_EQ(pstate_truncate_head(ps, 13), 2);
 	CHECK_EQ(pstate_count(ps), 0);
+	pstate_free(ps);
+}
+
+/* -------------------------------------------------------- transactions */
+
+/* A transactional batch (seq -1: the coordinator's unsequenced kind). */
+static struct batch_hdr txn_hdr(int64_t pid, int16_t epoch, int32_t seq, int32_t count, int64_t off)
+{
+	struct batch_hdr h = hdr(pid, epoch, seq, count, off);
+	h.attributes = BATCH_ATTR_TRANSACTIONAL;
+	return h;
+}
+
+static void txn_append(struct pstate *ps, int64_t pid, int16_t epoch, int32_t seq, int32_t count,
+		       int64_t off, int64_t now)
+{
+	struct batch_hdr h = txn_hdr(pid, epoch, seq, count, off);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_NONE);
+	CHECK_EQ(pstate_update(ps, &h, now), 0);
+}
+
+TEST(transactional_batches_open_a_transaction)
+{
+	struct pstate *ps = pstate_new();
+	CHECK_EQ(pstate_first_unstable(ps), INT64_MAX);
+	txn_append(ps, 1, 0, 0, 2, 10, 0);
+	txn_append(ps, 1, 0, 2, 1, 12, 0);              /* same transaction: first stays */
+	CHECK_EQ(pstate_find(ps, 1)->txn_first_offset, 10);
+	txn_append(ps, 2, 0, 0, 1, 13, 0);
+	CHECK_EQ(pstate_first_unstable(ps), 10);
+	/* A plain batch of a producer with an open transaction: refused
+	 * (after the epoch check, and a retry is still answered). */
+	struct batch_hdr h = hdr(1, 0, 3, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_INVALID_TXN_STATE);
+	h = hdr(1, 0, 2, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_DUPLICATE_SEQUENCE_NUMBER);
+	h = hdr(2, 0, 1, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_INVALID_TXN_STATE);
+	/* Other producers' plain batches are not concerned. */
+	append(ps, 3, 0, 0, 1, 14, 0);
+	/* Markers close them. */
+	int64_t first = -1;
+	CHECK_EQ(pstate_marker_check(ps, 1, 0), KAFKA_NONE);
+	CHECK_EQ(pstate_marker(ps, 1, 0, 5, 15, 0, &first), 1);
+	CHECK_EQ(first, 10);
+	CHECK_EQ(pstate_first_unstable(ps), 13);
+	CHECK_EQ(pstate_find(ps, 1)->coordinator_epoch, 5);
+	CHECK_EQ(pstate_find(ps, 1)->txn_first_offset, -1);
+	CHECK_EQ(pstate_marker(ps, 1, 0, 5, 16, 0, &first), 0);  /* none open any more */
+	CHECK_EQ(pstate_marker(ps, 2, 0, 5, 17, 0, &first), 1);
+	CHECK_EQ(first, 13);
+	CHECK_EQ(pstate_first_unstable(ps), INT64_MAX);
+	/* The producer's sequence state went on through its transaction. */
+	h = hdr(1, 0, 3, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_NONE);
+	pstate_free(ps);
+}
+
+TEST(unsequenced_transactional_batches_check_the_epoch_only)
+{
+	struct pstate *ps = pstate_new();
+	txn_append(ps, 4, 3, -1, 1, 0, 0);              /* unknown producer: fine */
+	txn_append(ps, 4, 3, -1, 1, 1, 0);
+	const struct pstate_entry *e = pstate_find(ps, 4);
+	CHECK_EQ(e->nbatches, 0);
+	CHECK_EQ(e->epoch, 3);
+	CHECK_EQ(e->txn_first_offset, 0);
+	struct batch_hdr h = txn_hdr(4, 2, -1, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_INVALID_PRODUCER_EPOCH);
+	h = txn_hdr(4, 4, -1, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_NONE);
+	pstate_free(ps);
+}
+
+TEST(markers_check_and_bump_the_epoch)
+{
+	struct pstate *ps = pstate_new();
+	int64_t first;
+	/* Unknown producer: accepted, and remembered with the marker's epoch. */
+	CHECK_EQ(pstate_marker_check(ps, 9, 4), KAFKA_NONE);
+	CHECK_EQ(pstate_marker(ps, 9, 4, 1, 0, 0, &first), 0);
+	CHECK_EQ(pstate_find(ps, 9)->epoch, 4);
+	CHECK_EQ(pstate_marker_check(ps, 9, 3), KAFKA_INVALID_PRODUCER_EPOCH);
+	/* A bump by a marker resets the sequence state (Transactions V2). */
+	txn_append(ps, 9, 4, 0, 3, 1, 0);
+	CHECK_EQ(pstate_marker(ps, 9, 5, 1, 4, 0, &first), 1);
+	CHECK_EQ(first, 1);
+	const struct pstate_entry *e = pstate_find(ps, 9);
+	CHECK_EQ(e->epoch, 5);
+	CHECK_EQ(e->nbatches, 0);
+	struct batch_hdr h = txn_hdr(9, 4, 3, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_INVALID_PRODUCER_EPOCH);
+	h = txn_hdr(9, 5, 3, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	h = txn_hdr(9, 5, 0, 1, -1);
+	CHECK_EQ(pstate_check(ps, &h, NULL), KAFKA_NONE);
+	pstate_free(ps);
+}
+
+TEST(open_transactions_never_expire_nor_truncate)
+{
+	struct pstate *ps = pstate_new();
+	txn_append(ps, 1, 0, 0, 1, 0, 1000);
+	append(ps, 2, 0, 0, 1, 1, 1000);
+	CHECK_EQ(pstate_expire(ps, 1000000, 1000), 1);
+	CHECK(pstate_find(ps, 1) != NULL);
+	CHECK_EQ(pstate_truncate_head(ps, 100), 0);
+	CHECK_EQ(pstate_first_unstable(ps), 0);
+	int64_t first;
+	CHECK_EQ(pstate_marker(ps, 1, 0, 0, 2, 1000, &first), 1);
+	CHECK_EQ(pstate_expire(ps, 1000000, 1000), 1);
+	CHECK_EQ(pstate_count(ps), 0);
+	CHECK_EQ(pstate_first_unstable(ps), INT64_MAX);
+	pstate_free(ps);
+}
+
+TEST(snapshot_keeps_open_transactions)
+{
+	struct pstate *ps = pstate_new();
+	txn_append(ps, 1, 0, 0, 2, 5, 0);
+	txn_append(ps, 2, 1, -1, 1, 7, 0);              /* no batch retained */
+	append(ps, 3, 0, 0, 1, 8, 0);
+	int64_t first;
+	CHECK_EQ(pstate_marker(ps, 3, 0, 9, 9, 0, &first), 0);
+	size_t n;
+	uint8_t *p = pstate_snapshot(ps, &n);
+	struct pstate *back = pstate_new();
+	CHECK_EQ(pstate_load(back, p, n, 0), 0);
+	CHECK_EQ(pstate_first_unstable(back), 5);
+	CHECK_EQ(pstate_find(back, 1)->txn_first_offset, 5);
+	CHECK_EQ(pstate_find(back, 2)->txn_first_offset, 7);
+	CHECK_EQ(pstate_find(back, 2)->epoch, 1);
+	CHECK_EQ(pstate_find(back, 3)->coordinator_epoch, 9);
+	CHECK_EQ(pstate_find(back, 3)->txn_first_offset, -1);
+	/* The rules still apply after a load. */
+	struct batch_hdr h = hdr(1, 0, 2, 1, -1);
+	CHECK_EQ(pstate_check(back, &h, NULL), KAFKA_INVALID_TXN_STATE);
+	CHECK_EQ(pstate_marker(back, 1, 0, 0, 10, 0, &first), 1);
+	CHECK_EQ(first, 5);
+	CHECK_EQ(pstate_first_unstable(back), 7);
+	CHECK_EQ(pstate_marker(back, 2, 1, 0, 11, 0, &first), 1);
+	CHECK_EQ(pstate_first_unstable(back), INT64_MAX);
+	free(p);
+	pstate_free(back);
 	pstate_free(ps);
 }
 
