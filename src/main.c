@@ -33,6 +33,7 @@
 #include "log/plog.h"
 #include "meta/meta.h"
 #include "net/net.h"
+#include "txn/treg.h"
 #include "util/clock.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -211,9 +212,13 @@ static int main_open(struct broker *b, const char *dir)
 		log_error("main", "cannot start the log cleaner: %s", strerror(errno));
 		return -1;
 	}
-	/* Groups and committed offsets are loaded before anyone can ask. */
+	/* KIP-890: a transactional batch opens a transaction in a partition
+	 * only when the coordinator added that partition (src/txn/treg.h). */
+	plog_set_txn_verify(treg_verify);
+	/* Groups, committed offsets and transactions are loaded before anyone
+	 * can ask. */
 	if (coord_start() != 0) {
-		log_error("main", "cannot start the group coordinator");
+		log_error("main", "cannot start the coordinator");
 		return -1;
 	}
 	if (net_start(b, err, sizeof(err)) != 0) {

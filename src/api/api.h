@@ -78,6 +78,13 @@ void api_describe_cluster(struct req *req);
 /* idempotent producer: producer ids from src/meta (init_producer_id.c) */
 void api_init_producer_id(struct req *req);
 void api_describe_producers(struct req *req);
+/* transactions (src/coord's transaction coordinator does the work) */
+void api_add_partitions_to_txn(struct req *req);
+void api_add_offsets_to_txn(struct req *req);
+void api_end_txn(struct req *req);
+void api_txn_offset_commit(struct req *req);
+void api_describe_transactions(struct req *req);
+void api_list_transactions(struct req *req);
 /* consumer groups (src/coord does the work on its own thread) */
 void api_find_coordinator(struct req *req);
 void api_join_group(struct req *req);

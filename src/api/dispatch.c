@@ -47,6 +47,13 @@ static const struct api_entry api_table[] = {
 	{ 21, 0, 2, api_delete_records },
 	{ 22, 0, 4, api_init_producer_id },
 	{ 23, 0, 4, api_offset_for_leader_epoch },
+	{ 24, 0, 3, api_add_partitions_to_txn },
+	{ 25, 0, 3, api_add_offsets_to_txn },
+	{ 26, 0, 3, api_end_txn },
+	/* 27 WriteTxnMarkers is broker-to-broker (the coordinator writes the
+	 * markers itself): not served, so a client's request closes the
+	 * connection like any unknown key. */
+	{ 28, 0, 3, api_txn_offset_commit },
 	{ 32, 0, 4, api_describe_configs },
 	{ 33, 0, 2, api_alter_configs },
 	{ 37, 0, 3, api_create_partitions },
@@ -55,6 +62,8 @@ static const struct api_entry api_table[] = {
 	{ 47, 0, 0, api_offset_delete },
 	{ 60, 0, 1, api_describe_cluster },
 	{ 61, 0, 0, api_describe_producers },
+	{ 65, 0, 0, api_describe_transactions },
+	{ 66, 0, 1, api_list_transactions },
 };
 #define API_TABLE_LEN (sizeof(api_table) / sizeof(api_table[0]))
 

@@ -10,21 +10,33 @@
  * returned even when larger (KIP-74), so a consumer never stalls on a big
  * batch.
  *
+ * Isolation (v4+; KIP-98): read_uncommitted (0) reads up to the high
+ * watermark; read_committed (1) only up to the last stable offset (LSO,
+ * plog.h: the first offset of the oldest open transaction), so it never
+ * sees data whose transaction may still abort. Every answer carries the
+ * LSO (Kafka sends it for both levels). A read_committed answer also
+ * carries AbortedTransactions: (ProducerId, FirstOffset) of every aborted
+ * transaction that may have records in the data returned —
+ * plog_aborted_txns over [FetchOffset, end of the returned batches), the
+ * range Kafka uses too (the slice's next_offset: plog_read learns it from
+ * the batch headers it already walks). The client
+ * drops aborted records and control batches itself: the broker does no
+ * per-record work. read_uncommitted gets a null list, as in Kafka.
+ *
  * Long poll: when fewer than MinBytes are available and MaxWaitMs > 0, the
  * request parks as a delayed operation (src/delay) and is answered at
  * MaxWaitMs at the latest. A parked fetch holds no file reference (a
  * deleted segment's space is not kept for MaxWaitMs). Each time any
  * partition gets data it is re-evaluated: first a check of its own
- * partitions' high watermarks against those of its last fill (a lookup and
- * an atomic read each, no disk read), and only when one moved a new fill.
- * Errors (unknown partition, offset out of range) answer at once.
+ * partitions' read limits against those of its last fill — the high
+ * watermark, or for read_committed the LSO, which a transaction marker
+ * moves without much new data (a lookup and an atomic read each, no disk
+ * read) — and only when one moved a new fill. Errors (unknown partition,
+ * offset out of range) answer at once.
  *
  * Sessions (KIP-227, v7+): we decline them — the response's SessionId is
  * always 0, which tells clients to keep sending full fetches. A request
  * naming a session id we never gave gets FETCH_SESSION_ID_NOT_FOUND.
- *
- * Isolation: there are no transactions yet, so the last stable offset is
- * the high watermark and read_committed gets an empty aborted list.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +61,8 @@ struct fetch_op {
 	struct fetch_request *rq;
 	struct fetch_response *resp;
 	struct fileref **files;      /* malloc'd; one per partition, NULL if none */
-	int64_t *hws;                /* arena; per partition: high watermark at the last fill */
+	int64_t *limits;             /* arena; per partition: its read limit at the last fill
+				      * (high watermark, or LSO for read_committed) */
 	size_t nfiles;
 	int64_t bytes;               /* record bytes in the current fill */
 	bool error;                  /* some partition has an error */
@@ -64,6 +77,38 @@ static void release_files(struct fetch_op *fo)
 	}
 }
 
+/* The aborted transactions a read_committed answer needs for data read
+ * from `from` below `to` (fetch.c header), copied into the request's arena.
+ * Out of memory: the partition answers UNKNOWN_SERVER_ERROR rather than
+ * data a client could not filter. */
+static int fill_aborted(struct fetch_op *fo, struct plog *pl, int64_t from, int64_t to,
+			part_resp *pr)
+{
+	struct plog_aborted *v = NULL;
+	ssize_t n = plog_aborted_txns(pl, from, to, &v);
+	if (n < 0)
+		return KAFKA_UNKNOWN_SERVER_ERROR;
+	if (n > INT32_MAX)
+		n = INT32_MAX;
+	struct fetch_response_aborted_transaction *items = NULL;
+	if (n > 0) {
+		items = proto_new_array(&proto_fetch_response_aborted_transaction,
+					fo->req->hdr.api_version, (int32_t)n, &fo->req->arena);
+		if (items == NULL) {
+			free(v);
+			return KAFKA_UNKNOWN_SERVER_ERROR;
+		}
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		items[i].producer_id = v[i].producer_id;
+		items[i].first_offset = v[i].first_offset;
+	}
+	free(v);
+	pr->aborted_transactions.items = items;
+	pr->aborted_transactions.count = (int32_t)n;
+	return KAFKA_NONE;
+}
+
 static void fill_partition(struct fetch_op *fo, struct topic *t,
 			   const struct fetch_request_fetch_partition *fp, part_resp *pr,
 			   int64_t *remaining, size_t slot)
@@ -73,6 +118,7 @@ static void fill_partition(struct fetch_op *fo, struct topic *t,
 	pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
 	pr->preferred_read_replica = -1;
 	pr->aborted_transactions.count = committed ? 0 : -1;
+	pr->aborted_transactions.items = NULL;
 	pr->records.len = 0;
 	if (!t || fp->partition < 0 || fp->partition >= t->npartitions) {
 		pr->error_code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
@@ -85,26 +131,29 @@ static void fill_partition(struct fetch_op *fo, struct topic *t,
 		return;
 	}
 	struct plog *pl = t->parts[fp->partition]->log;
+	/* LSO first: the high watermark only grows, so the pair read in this
+	 * order keeps LSO <= HW. */
+	int64_t lso = plog_last_stable_offset(pl);
 	int64_t hw = plog_high_watermark(pl);
-	fo->hws[slot] = hw;
+	int64_t limit_off = committed ? lso : hw;
+	fo->limits[slot] = limit_off;
 	pr->high_watermark = hw;
-	pr->last_stable_offset = hw;
+	pr->last_stable_offset = lso;
 	pr->log_start_offset = plog_start_offset(pl);
 
 	bool min_one = fo->bytes == 0;
 	int64_t limit = fp->partition_max_bytes < *remaining ? fp->partition_max_bytes : *remaining;
 	if (limit <= 0 && !min_one)
 		return;
-	struct plog_slice sl = { NULL, 0, 0 };
-	int err = plog_read(pl, fp->fetch_offset, hw, limit > 0 ? (size_t)limit : 0, min_one, &sl);
+	struct plog_slice sl = { .file = NULL };
+	int err = plog_read(pl, fp->fetch_offset, limit_off, limit > 0 ? (size_t)limit : 0, min_one, &sl);
+	if (err == KAFKA_NONE && sl.len > 0 && committed)
+		err = fill_aborted(fo, pl, fp->fetch_offset, sl.next_offset, pr);
 	pr->error_code = (int16_t)err;
-	if (err != KAFKA_NONE) {
-		fo->error = true;
-		return;
-	}
-	if (sl.len == 0) {
+	if (err != KAFKA_NONE || sl.len == 0) {
 		if (sl.file)
 			fileref_unref(sl.file);
+		fo->error |= err != KAFKA_NONE;
 		return;
 	}
 	fo->files[slot] = sl.file;
@@ -158,8 +207,16 @@ static void fetch_answer(struct fetch_op *fo)
 	free(files);
 }
 
-/* Has any partition of a parked fetch moved since its last fill (new data,
- * or its topic gone)? If not, a new fill would give the same answer. */
+/* How far a fill may read in pl: the LSO for read_committed, else the
+ * high watermark. An atomic read. */
+static int64_t read_limit(const struct fetch_op *fo, const struct plog *pl)
+{
+	return fo->rq->isolation_level == 1 ? plog_last_stable_offset(pl) : plog_high_watermark(pl);
+}
+
+/* Has any partition of a parked fetch moved since its last fill (new
+ * readable data, or its topic gone)? If not, a new fill would give the same
+ * answer. */
 static bool fetch_moved(const struct fetch_op *fo)
 {
 	const struct fetch_request *rq = fo->rq;
@@ -173,7 +230,7 @@ static bool fetch_moved(const struct fetch_op *fo)
 		for (int32_t j = 0; j < np && !moved; j++, slot++) {
 			int32_t p = ft->partitions.items[j].partition;
 			moved = !t || p < 0 || p >= t->npartitions ||
-				plog_high_watermark(t->parts[p]->log) != fo->hws[slot];
+				read_limit(fo, t->parts[p]->log) != fo->limits[slot];
 		}
 		topic_unref(t);
 	}
@@ -220,8 +277,8 @@ static struct fetch_op *fetch_op_new(struct req *req, struct fetch_request *rq)
 		tr->partitions.count = np;
 		nparts += (size_t)np;
 	}
-	fo->hws = arena_alloc(&req->arena, (nparts ? nparts : 1) * sizeof(*fo->hws));
-	if (!fo->hws)
+	fo->limits = arena_alloc(&req->arena, (nparts ? nparts : 1) * sizeof(*fo->limits));
+	if (!fo->limits)
 		return NULL;
 	fo->files = calloc(nparts ? nparts : 1, sizeof(*fo->files));
 	if (!fo->files)

@@ -8,8 +8,8 @@
  * can be named, __consumer_offsets must exist: coord_ensure_topic() creates
  * it on first need (blocking this loop once, for one metadata fdatasync);
  * when it cannot, the key gets COORDINATOR_NOT_AVAILABLE and the client
- * retries. KeyType 1 needs no topic yet (transactions come with their own
- * issue; this broker will be their coordinator too).
+ * retries. A transactional id (KeyType 1) needs __transaction_state the
+ * same way (coord_txn_ensure_topic), with the same answer on failure.
  *
  * Versions:
  *   v0     Key only (a group id; KeyType reads as its default 0).
@@ -29,7 +29,7 @@
  * read the message only with an error.
  *
  * Threads: the connection's loop thread only; no coordinator job (the
- * answer needs no group state).
+ * answer needs no group or transaction state).
  */
 #include <stdio.h>
 #include <string.h>
@@ -50,22 +50,22 @@ struct lookup {
 	const char *msg;              /* arena or static; NULL with NONE */
 };
 
-/* The code for a key of key_type. *topic_err caches coord_ensure_topic()'s
- * result across the keys of one request (-1: not asked yet). */
+/* The code for a key of key_type. *topic_err caches the key type's
+ * coord_ensure_topic() / coord_txn_ensure_topic() result across the keys
+ * of one request (-1: not asked yet; a request has one key type). */
 static struct lookup lookup_key(struct req *req, int8_t key_type, int *topic_err)
 {
 	struct lookup l = { KAFKA_NONE, NULL };
-	if (key_type == KEY_TYPE_GROUP) {
+	if (key_type == KEY_TYPE_GROUP || key_type == KEY_TYPE_TRANSACTION) {
 		if (*topic_err < 0)
-			*topic_err = coord_ensure_topic();
+			*topic_err = key_type == KEY_TYPE_GROUP ? coord_ensure_topic()
+								: coord_txn_ensure_topic();
 		if (*topic_err != KAFKA_NONE) {
 			l.err = KAFKA_COORDINATOR_NOT_AVAILABLE;
 			l.msg = "The coordinator is not available.";
 		}
 		return l;
 	}
-	if (key_type == KEY_TYPE_TRANSACTION)
-		return l;
 	char buf[64];
 	snprintf(buf, sizeof(buf), "Unknown coordinator type received: %d", key_type);
 	l.err = KAFKA_INVALID_REQUEST;

@@ -3,11 +3,17 @@
  *
  * Timestamp semantics (ListOffsetsRequest.json):
  *   -2 EARLIEST  -> log start offset
- *   -1 LATEST    -> high watermark (read_uncommitted) or last stable offset
- *                   (read_committed; equal until transactions exist)
+ *   -1 LATEST    -> the last fetchable offset: the high watermark
+ *                   (read_uncommitted) or the last stable offset
+ *                   (read_committed, v2+; plog.h)
  *   -3 MAX_TIMESTAMP (v7+) -> offset of the record with the largest timestamp
  *   >= 0         -> earliest offset whose timestamp is >= it, via the time
  *                   index; offset -1 / timestamp -1 when there is none
+ * As Kafka (Partition.fetchOffsetForTimestamp), a lookup by time (>= 0 and
+ * -3) answers only an offset below the last fetchable offset, else none
+ * (-1, -1, error NONE): a read_committed consumer is never sent to a record
+ * of a transaction that is still open. Below v2 there is no
+ * IsolationLevel: read_uncommitted.
  * v0 answers in OldStyleOffsets (a list holding the one offset) and has no
  * Timestamp/Offset fields. The leader epoch is 0 on a single node.
  */
@@ -22,32 +28,43 @@ typedef struct list_offsets_request_list_offsets_partition part_req;
 
 enum { TS_LATEST = -1, TS_EARLIEST = -2, TS_MAX_TIMESTAMP = -3 };
 
-static int lookup(struct plog *pl, int64_t ts, int64_t *offset, int64_t *found_ts)
+/* The time lookups (>= 0, MAX_TIMESTAMP). */
+static int lookup_time(struct plog *pl, int64_t ts, int64_t *offset, int64_t *found_ts)
+{
+	if (ts == TS_MAX_TIMESTAMP)
+		return plog_max_timestamp(pl, offset, found_ts);
+	int err = plog_offset_for_time(pl, ts, offset, found_ts);
+	/* After DeleteRecords the start may lie inside a segment: never
+	 * name an offset below it (Kafka searches from the start; here the
+	 * answer is clamped, keeping the found record's timestamp). */
+	if (err == KAFKA_NONE && *offset >= 0 && *offset < plog_start_offset(pl))
+		*offset = plog_start_offset(pl);
+	return err;
+}
+
+static int lookup(struct plog *pl, int64_t ts, bool committed, int64_t *offset, int64_t *found_ts)
 {
 	*found_ts = -1;
+	int64_t fetchable = committed ? plog_last_stable_offset(pl) : plog_high_watermark(pl);
 	switch (ts) {
 	case TS_EARLIEST:
 		*offset = plog_start_offset(pl);
 		return KAFKA_NONE;
 	case TS_LATEST:
-		*offset = plog_high_watermark(pl);
+		*offset = fetchable;
 		return KAFKA_NONE;
-	case TS_MAX_TIMESTAMP:
-		return plog_max_timestamp(pl, offset, found_ts);
 	default:
-		if (ts < 0)
+		if (ts < 0 && ts != TS_MAX_TIMESTAMP)
 			return KAFKA_INVALID_REQUEST;
-		int err = plog_offset_for_time(pl, ts, offset, found_ts);
-		/* After DeleteRecords the start may lie inside a segment: never
-		 * name an offset below it (Kafka searches from the start; here the
-		 * answer is clamped, keeping the found record's timestamp). */
-		if (err == KAFKA_NONE && *offset >= 0 && *offset < plog_start_offset(pl))
-			*offset = plog_start_offset(pl);
+		int err = lookup_time(pl, ts, offset, found_ts);
+		if (err == KAFKA_NONE && *offset >= fetchable)
+			*offset = *found_ts = -1;
 		return err;
 	}
 }
 
-static void list_partition(struct req *req, struct topic *t, const part_req *pq, part_resp *pr)
+static void list_partition(struct req *req, struct topic *t, bool committed, const part_req *pq,
+			   part_resp *pr)
 {
 	int16_t v = req->hdr.api_version;
 	int64_t offset = -1, ts = -1;
@@ -60,7 +77,7 @@ static void list_partition(struct req *req, struct topic *t, const part_req *pq,
 	else if (pq->timestamp == TS_MAX_TIMESTAMP && v < 7)
 		err = KAFKA_UNSUPPORTED_VERSION;
 	else
-		err = lookup(t->parts[pq->partition_index]->log, pq->timestamp, &offset, &ts);
+		err = lookup(t->parts[pq->partition_index]->log, pq->timestamp, committed, &offset, &ts);
 	pr->error_code = (int16_t)err;
 	pr->timestamp = err == KAFKA_NONE ? ts : -1;
 	pr->offset = err == KAFKA_NONE ? offset : -1;
@@ -86,6 +103,7 @@ void api_list_offsets(struct req *req)
 		return;
 	}
 	resp->topics.count = nt;
+	bool committed = req->hdr.api_version >= 2 && rq->isolation_level == 1;
 	for (int32_t i = 0; i < nt; i++) {
 		const struct list_offsets_request_list_offsets_topic *tq = &rq->topics.items[i];
 		struct list_offsets_response_list_offsets_topic_response *tr = &resp->topics.items[i];
@@ -96,7 +114,7 @@ void api_list_offsets(struct req *req)
 		tr->partitions.count = tr->partitions.items ? np : 0;
 		struct topic *t = tq->name.len >= 0 ? meta_topic_find(g_broker->meta, tq->name.ptr, (size_t)tq->name.len) : NULL;
 		for (int32_t j = 0; j < tr->partitions.count; j++)
-			list_partition(req, t, &tq->partitions.items[j], &tr->partitions.items[j]);
+			list_partition(req, t, committed, &tq->partitions.items[j], &tr->partitions.items[j]);
 		if (t)
 			topic_unref(t);
 	}

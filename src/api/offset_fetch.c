@@ -24,10 +24,13 @@
  *   v3+    ThrottleTimeMs (always 0).
  *   v5+    CommittedLeaderEpoch.
  *   v6+    flexible.
- *   v7+    RequireStable: with transactions, offsets still pending in an
- *          open transaction would be UNSTABLE_OFFSET_COMMIT; runnel has no
- *          transactional offset commits yet, so no offset is ever pending
- *          and the flag changes nothing.
+ *   v7+    RequireStable (KIP-447): a partition with a transactional offset
+ *          commit still pending (TxnOffsetCommit, transaction not ended)
+ *          answers UNSTABLE_OFFSET_COMMIT with offset -1, leader epoch -1,
+ *          Metadata "" (Kafka's per-partition answer; the client retries
+ *          until the transaction ends). With topics null only partitions
+ *          that have a committed offset are listed, as Kafka. Without the
+ *          flag the last committed offset is answered, pending or not.
  *   v8     Groups: each group with its own Topics (or null) and its own
  *          ErrorCode in GroupIds; the top-level ErrorCode and Topics are
  *          gone.
@@ -78,6 +81,7 @@ struct want_group {
 	char *group_id;              /* arena, NUL-terminated */
 	struct want_topic *topics;   /* NULL with ntopics -1: every offset */
 	int32_t ntopics;
+	bool require_stable;         /* v7+ RequireStable */
 	/* the answer */
 	int16_t error_code;
 	topic_out *out;              /* arena array of nout */
@@ -116,6 +120,22 @@ static void fill_part(struct req *req, part_out *p, int32_t partition, const str
 	p->metadata = api_kstr_copy(req, v ? v->metadata : "", true, oom);
 }
 
+/* RequireStable: is the partition's offset pending in a transaction? */
+static bool unstable(const struct want_group *g, const char *topic, int32_t partition)
+{
+	return g->require_stable && offstore_txn_pending(coord_offsets(), g->group_id, topic, partition);
+}
+
+/* fill_part, or UNSTABLE_OFFSET_COMMIT with -1/"" (see v7+ above). */
+static void fill_part_stable(struct req *req, const struct want_group *g, part_out *p,
+			     const char *topic, int32_t partition, const struct off_value *v, bool *oom)
+{
+	bool pending = unstable(g, topic, partition);
+	fill_part(req, p, partition, pending ? NULL : v, oom);
+	if (pending)
+		p->error_code = KAFKA_UNSTABLE_OFFSET_COMMIT;
+}
+
 /* ------------------------------------------------------ requested topics */
 
 /* Answers the requested partitions of one group in the request's order.
@@ -140,9 +160,13 @@ static bool answer_listed(struct req *req, struct want_group *g, int err)
 			return false;
 		for (int32_t j = 0; j < w->nparts; j++) {
 			part_out *p = &t->partitions.items[j];
-			const struct off_value *ov = os ? offstore_get(os, g->group_id, name, w->parts[j]) : NULL;
-			fill_part(req, p, w->parts[j], ov, &oom);
-			p->error_code = (int16_t)err;
+			if (err != KAFKA_NONE) {
+				fill_part(req, p, w->parts[j], NULL, &oom);
+				p->error_code = (int16_t)err;
+				continue;
+			}
+			const struct off_value *ov = offstore_get(os, g->group_id, name, w->parts[j]);
+			fill_part_stable(req, g, p, name, w->parts[j], ov, &oom);
 		}
 	}
 	return !oom;
@@ -152,6 +176,7 @@ static bool answer_listed(struct req *req, struct want_group *g, int err)
 
 struct collect {
 	struct req *req;
+	const struct want_group *g;
 	topic_out *out;              /* NULL on the counting pass */
 	int32_t ntopics;
 	int32_t *nparts;             /* per topic: partitions (counting) / filled */
@@ -175,7 +200,7 @@ static void collect_one(void *arg, const char *topic, int32_t partition, const s
 		return;
 	}
 	part_out *p = &c->out[ti].partitions.items[c->nparts[ti]++];
-	fill_part(c->req, p, partition, v, &c->oom);
+	fill_part_stable(c->req, c->g, p, topic, partition, v, &c->oom);
 }
 
 /* Answers every offset of the group (topics null): one pass counts, a
@@ -184,7 +209,7 @@ static bool answer_all(struct req *req, struct want_group *g)
 {
 	int16_t v = req->hdr.api_version;
 	const struct offstore *os = coord_offsets();
-	struct collect c = { req, NULL, 0, NULL, NULL, false };
+	struct collect c = { req, g, NULL, 0, NULL, NULL, false };
 	offstore_foreach(os, g->group_id, collect_one, &c); /* topics */
 	int32_t nt = c.ntopics;
 	c.nparts = arena_alloc(&req->arena, (size_t)(nt ? nt : 1) * sizeof(int32_t));
@@ -348,6 +373,7 @@ static bool prepare(struct req *req, const struct offset_fetch_request *rq, stru
 		g->group_id = api_strdup(req, id);
 		if (!g->group_id)
 			return false;
+		g->require_stable = rq->require_stable; /* false before v7 */
 		bool ok = v >= 8 ? want_topics_v8(req, g, &rq->groups.items[i]) : want_topics_v0(req, g, rq);
 		if (!ok)
 			return false;

@@ -44,12 +44,25 @@
  * original base offset and not appended; with acks=all it still waits for
  * the original batch to be durable (plog_when_durable on its end).
  *
- * Not yet served (issue 4 part 2): transactional batches get
- * INVALID_TXN_STATE — Kafka's answer to a transactional produce to a
- * partition that is not in an ongoing transaction (KIP-890), which is what
- * every partition is until transactions exist; control batches from clients
- * are INVALID_RECORD, as in Kafka. Produce v0-2 would carry message formats
- * v0/v1, which we do not store: UNSUPPORTED_VERSION per partition.
+ * Transactional batches (attributes bit 4; docs/transactions.md) take the
+ * same path: plog_append checks them against the producer state and, for
+ * the first batch of a transaction in a partition, asks the coordinator's
+ * registry whether the partition was added to the producer's ongoing
+ * transaction with this epoch (KIP-890 part 1; INVALID_TXN_STATE or
+ * INVALID_PRODUCER_EPOCH refuse it, nothing written). Here, Kafka 3.9's
+ * request-level rules (KafkaApis.handleProduceRequest, LogValidator):
+ *  - a request holding any transactional batch must name its
+ *    TransactionalId: a null one fails the whole request with
+ *    TRANSACTIONAL_ID_AUTHORIZATION_FAILED on every partition (with acks=0
+ *    the connection is closed), before any partition is looked at;
+ *  - control batches (transaction markers) come only from the coordinator
+ *    (plog_append_marker): from a client they are INVALID_RECORD, "Clients
+ *    are not allowed to write control records";
+ *  - acks is not checked against transactions: the broker accepts acks 0
+ *    and 1 for transactional batches, as Kafka does (the clients insist on
+ *    acks=all themselves).
+ * Produce v0-2 would carry message formats v0/v1, which we do not store:
+ * UNSUPPORTED_VERSION per partition.
  *
  * Threads: runs on the connection's loop. Durability callbacks run on the
  * flusher thread; they only record the outcome and count down, and the last
@@ -95,6 +108,8 @@ struct batch_check {
 	const uint8_t *set;           /* start of the record set (request frame) */
 	uint8_t *out;                 /* malloc'd rebuilt record set, or NULL */
 	size_t out_len, out_cap;
+	const char *topic;            /* borrowed: the topic's name, for messages */
+	int32_t partition;
 	int32_t rec_index;            /* record index for RecordErrors, -1: none */
 	int32_t nbatches;             /* batches checked so far */
 	bool idem;                    /* one of them has a ProducerId */
@@ -226,12 +241,16 @@ static int check_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *
 		return check_fail(bc, KAFKA_MESSAGE_TOO_LARGE, -1,
 				  "Batch is larger than max.message.bytes");
 	/* Empty batches exist only as compaction leftovers; a client never
-	 * sends one. Control batches come only from transaction coordinators. */
-	if (h->records_count == 0 || (h->attributes & BATCH_ATTR_CONTROL))
+	 * sends one. Control batches come only from the transaction
+	 * coordinator (plog_append_marker). */
+	if (h->records_count == 0)
 		return bc->err = KAFKA_INVALID_RECORD;
-	if (h->attributes & BATCH_ATTR_TRANSACTIONAL)
-		return check_fail(bc, KAFKA_INVALID_TXN_STATE, -1,
-				  "Transactional produce is not supported yet");
+	if (h->attributes & BATCH_ATTR_CONTROL) {
+		char m[sizeof bc->msg];
+		snprintf(m, sizeof m, "Clients are not allowed to write control records in topic "
+			 "partition %.80s-%d", bc->topic, (int)bc->partition);
+		return check_fail(bc, KAFKA_INVALID_RECORD, -1, m);
+	}
 	if (h->producer_id >= 0 && h->base_sequence < 0)
 		return check_fail(bc, KAFKA_INVALID_RECORD, -1, "Invalid sequence number");
 	/* The producer state checks one batch per append (plog.h). */
@@ -280,7 +299,7 @@ static int append_partition(struct req *req, struct topic *t, struct partition *
 		return KAFKA_CORRUPT_MESSAGE;
 	struct batch_check bc = {
 		.cfg = &t->cfg, .max_bytes = max_message_bytes(t), .now_ms = now_ms,
-		.set = rec->ptr, .rec_index = -1,
+		.set = rec->ptr, .rec_index = -1, .topic = t->name, .partition = part->index,
 	};
 	bc.check_ts = !t->cfg.log.log_append_time &&
 		      (t->cfg.ts_before_max_ms < INT64_MAX || t->cfg.ts_after_max_ms < INT64_MAX);
@@ -383,6 +402,32 @@ static void produce_topic(struct req *req, struct produce_ctx *ctx,
 		topic_unref(t);
 }
 
+/* Whether any batch of the request is transactional (Kafka's
+ * RequestUtils.hasTransactionalRecords): a walk over batch headers only,
+ * stopping at the first that does not fit (validation reports it later). */
+static bool has_transactional(const struct produce_request *rq)
+{
+	for (int32_t i = 0; i < rq->topic_data.count; i++) {
+		const struct produce_request_topic_produce_data *td = &rq->topic_data.items[i];
+		for (int32_t j = 0; j < td->partition_data.count; j++) {
+			const krecords *rec = &td->partition_data.items[j].records;
+			if (rec->ptr == NULL || rec->len <= 0)
+				continue;
+			size_t n = (size_t)rec->len;
+			struct batch_hdr h;
+			for (size_t at = 0; batch_parse_header(rec->ptr + at, n - at, &h) == 0;) {
+				if (h.attributes & BATCH_ATTR_TRANSACTIONAL)
+					return true;
+				if (h.batch_length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
+				    batch_total_size(&h) >= n - at)
+					break;
+				at += batch_total_size(&h);
+			}
+		}
+	}
+	return false;
+}
+
 void api_produce(struct req *req)
 {
 	struct produce_request *rq = api_decode(req, &proto_produce_request);
@@ -394,6 +439,8 @@ void api_produce(struct req *req)
 		acks_err = KAFKA_INVALID_REQUIRED_ACKS;
 	if (v < 3)
 		acks_err = KAFKA_UNSUPPORTED_VERSION;
+	else if (rq->transactional_id.len < 0 && has_transactional(rq))
+		acks_err = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;  /* whole request, first */
 
 	struct produce_response *resp = proto_new(&proto_produce_response, v, &req->arena);
 	struct produce_ctx *ctx = arena_alloc(&req->arena, sizeof(*ctx));

@@ -171,6 +171,8 @@ static void start_timers(void *arg)
 				      on_expiry, NULL);
 	/* Loaded groups have session deadlines: start ticking them. */
 	arm_tick(gcoord_next_deadline(c->gc));
+	/* Transactions a crash left in PREPARE_x get their markers now. */
+	coord_txn_resume();
 }
 
 int coord_start(void)
@@ -187,7 +189,7 @@ int coord_start(void)
 		return -1;
 	}
 	int64_t t0 = clock_mono_ms();
-	if (coord_store_load() != 0)
+	if (coord_store_load() != 0 || coord_txn_load() != 0)
 		return -1;
 	log_info("coord", "group coordinator loaded %zu groups and offsets of %zu groups in %lld ms",
 		 gcoord_count(c->gc), offstore_ngroups(c->os), (long long)(clock_mono_ms() - t0));
@@ -206,6 +208,7 @@ static void unload_all(void *arg)
 	(void)arg;
 	struct coord *c = &g_coord;
 	c->closed = true;
+	coord_txn_stop();
 	struct group_out *out = coord_out();
 	gcoord_unload_all(c->gc, out);
 	coord_step(out);
@@ -245,6 +248,7 @@ void coord_stop(void)
 		offstore_free(c->os);
 	if (c->loop)
 		evloop_free(c->loop);
+	coord_txn_free();
 	group_out_fini(&c->out);
 	c->gc = NULL;
 	c->os = NULL;

@@ -63,6 +63,16 @@ void coord_store_txn_end(int32_t partition, int64_t pid, bool commit);
 /* Does any group have pending transactional offsets for (group, topic,
  * partition)? (OffsetFetch RequireStable: UNSTABLE_OFFSET_COMMIT.) */
 bool coord_store_txn_pending(const char *group, const char *topic, int32_t partition);
+/* coord_commit's write (coord_store.c); with prod, TxnOffsetCommit's
+ * transactional batch, whose offsets go pending for prod->producer_id once
+ * appended (coord_txn_commit_offsets). */
+struct batch_producer;
+void coord_store_commit(struct coord_job *job, const char *group, const struct coord_offset *offs,
+			size_t n, const struct batch_producer *prod, coord_done_fn done);
+/* Start-up replay (coord_store_load): a marker of pid in partition
+ * `partition` of __consumer_offsets (npartitions partitions): as
+ * coord_store_txn_end (coord_txnoff.c). */
+void coord_txnoff_marker(int32_t partition, int32_t npartitions, int64_t pid, bool commit);
 
 /* coord_txn.c: replays __transaction_state (start-up, before the thread
  * runs); starts the markers of transactions left in PREPARE_x once the
@@ -70,4 +80,16 @@ bool coord_store_txn_pending(const char *group, const char *topic, int32_t parti
 int coord_txn_load(void);
 void coord_txn_resume(void);
 void coord_txn_stop(void);
+/* Frees the state machines and the registry (coord_stop, thread joined). */
+void coord_txn_free(void);
+/* coord_topics.c: the internal topics. */
+/* Creates a compacted internal topic when missing (serialised by
+ * topic_lock). Any thread. NONE or COORDINATOR_NOT_AVAILABLE. */
+int coord_topic_ensure(const char *name, int32_t partitions, int32_t segment_bytes);
+/* Calls fn for every batch of pl from its start to its end, in order
+ * (start-up replay). Returns 0, or -1 on a read error. */
+struct plog;
+struct batch_hdr;
+typedef void (*coord_batch_fn)(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h);
+int coord_log_scan(struct plog *pl, coord_batch_fn fn, void *arg);
 #endif

@@ -21,6 +21,16 @@
  * Start-up (coord_store_load): every partition is read from its log start
  * to its end; the last record per key wins, a null value deletes. Groups
  * come back through group_load (Stable with their members, or Empty).
+ * Records of transactional batches go pending for their producer and the
+ * markers (control batches) end them (coord_txnoff.c); what is still
+ * pending at the end stays so until the transaction coordinator finishes
+ * the transaction (coord_store_txn_end).
+ *
+ * Record offsets: every offset in the store carries the log offset of its
+ * record (offstore_put_at) so that a transactional commit and a
+ * regular one of the same key resolve as in Kafka — the record written
+ * later wins (offstore.h, "pending") — whatever order their durability
+ * callbacks and the marker come in.
  *
  * Expiry (coord_store_expire, Kafka's offsets.retention.minutes, KIP-211):
  * offsets of a group that has no members expire retention after the group
@@ -29,6 +39,8 @@
  * expire timestamp wins. Groups with members keep all their offsets (Kafka
  * additionally expires offsets of topics the group no longer subscribes
  * to; runnel does not yet). An Empty group left with no offsets is deleted.
+ * Pending transactional offsets never expire: an offset with one pending
+ * is kept, and so is a group that has any, until the transaction ends.
  */
 #include "coord/coord_int.h"
 
@@ -52,25 +64,8 @@
 
 int coord_ensure_topic(void)
 {
-	struct topic *t = meta_topic_find(g_broker->meta, COORD_TOPIC, strlen(COORD_TOPIC));
-	if (t) {
-		topic_unref(t);
-		return KAFKA_NONE;
-	}
-	char seg[24], err[256] = "";
-	snprintf(seg, sizeof(seg), "%d", g_broker->cfg.offsets_topic_segment_bytes);
-	struct kv cfgs[] = { { "cleanup.policy", "compact" }, { "segment.bytes", seg } };
-	pthread_mutex_lock(&g_coord.topic_lock);
-	int rc = meta_topic_create(g_broker->meta, COORD_TOPIC, g_broker->cfg.offsets_topic_num_partitions, 1,
-				   cfgs, 2, false, NULL, err, sizeof(err));
-	pthread_mutex_unlock(&g_coord.topic_lock);
-	if (rc == KAFKA_NONE)
-		log_info("coord", "created %s with %d partitions", COORD_TOPIC,
-			 g_broker->cfg.offsets_topic_num_partitions);
-	if (rc == KAFKA_NONE || rc == KAFKA_TOPIC_ALREADY_EXISTS)
-		return KAFKA_NONE;
-	log_error("coord", "cannot create %s: %s", COORD_TOPIC, err);
-	return KAFKA_COORDINATOR_NOT_AVAILABLE;
+	return coord_topic_ensure(COORD_TOPIC, g_broker->cfg.offsets_topic_num_partitions,
+				  g_broker->cfg.offsets_topic_segment_bytes);
 }
 
 /* ------------------------------------------------------------- appends */
@@ -147,10 +142,13 @@ static struct plog *group_log(const char *group, struct topic **t)
 	return (*t)->parts[gmsg_partition_for(group, (*t)->npartitions)]->log;
 }
 
-/* Appends r as one batch to the group's partition. Returns a Kafka code;
- * on success *pl and *end say what to wait for (pl valid while *t is held). */
-static int recs_append(struct recs *r, const char *group, struct topic **t, struct plog **pl,
-		       int64_t *end)
+/* Appends r as one batch to the group's partition — with prod, a
+ * transactional batch of that producer (the partition log checks it: see
+ * coord_txn_commit_offsets). Returns a Kafka code; on success *pl and *end
+ * say what to wait for (pl valid while *t is held) and *base is the offset
+ * of r's first record (record i lies at *base + i). */
+static int recs_append(struct recs *r, const char *group, const struct batch_producer *prod,
+		       struct topic **t, struct plog **pl, int64_t *base, int64_t *end)
 {
 	*t = NULL;
 	if (r->w.oom)
@@ -166,7 +164,8 @@ static int recs_append(struct recs *r, const char *group, struct topic **t, stru
 	}
 	size_t len = 0;
 	int64_t now = clock_wall_ms();
-	uint8_t *batch = batch_build_kv(0, now, r->n, kv, &len);
+	uint8_t *batch = prod ? batch_build_kv_producer(0, now, r->n, kv, prod, &len)
+			      : batch_build_kv(0, now, r->n, kv, &len);
 	free(kv);
 	if (!batch)
 		return KAFKA_UNKNOWN_SERVER_ERROR;
@@ -180,6 +179,7 @@ static int recs_append(struct recs *r, const char *group, struct topic **t, stru
 	free(batch);
 	if (rc != KAFKA_NONE)
 		return rc == LOCAL_ERR_IO ? KAFKA_KAFKA_STORAGE_ERROR : rc;
+	*base = res.base_offset;
 	*end = res.last_offset + 1;
 	return KAFKA_NONE;
 }
@@ -196,8 +196,8 @@ void coord_store_group(const char *group_id, const struct group_snap *snap)
 	recs_group(&r, group_id, snap ? &wall : NULL);
 	struct topic *t;
 	struct plog *pl;
-	int64_t end;
-	int rc = recs_append(&r, group_id, &t, &pl, &end);
+	int64_t base, end;
+	int rc = recs_append(&r, group_id, NULL, &t, &pl, &base, &end);
 	if (rc != KAFKA_NONE)
 		log_warn("coord", "group %s: metadata write failed (error %d)", group_id, rc);
 	if (t)
@@ -207,7 +207,7 @@ void coord_store_group(const char *group_id, const struct group_snap *snap)
 
 /* ------------------------------------------------------------- durable changes */
 
-enum change_kind { CH_COMMIT, CH_DEL_OFFSETS, CH_DEL_GROUP };
+enum change_kind { CH_COMMIT, CH_TXN_COMMIT, CH_DEL_OFFSETS, CH_DEL_GROUP };
 
 /* One durable change in flight. Allocated in the job's request arena: the
  * request lives until coord_finish's reply, which comes after done. */
@@ -217,32 +217,85 @@ struct change {
 	coord_done_fn done;
 	int err;
 	char *group;
-	struct coord_offset *offs;   /* CH_COMMIT */
+	struct coord_offset *offs;   /* CH_COMMIT, CH_TXN_COMMIT */
 	struct coord_tp *tps;        /* CH_DEL_OFFSETS (those that existed) */
 	size_t n;
 	int64_t commit_ts;
+	struct batch_producer prod;  /* CH_TXN_COMMIT: the transaction's producer */
+	bool pending;                /* CH_TXN_COMMIT: its offsets went pending */
+	int64_t base, end;           /* once written: offset of the first record,
+				      * and one past the last */
 };
+
+/* Stores a regular commit unless the key's offset was written later (a
+ * transactional commit whose marker came first: offstore.h's rule). */
+static int put_newer(struct offstore *os, const char *group, const char *topic, int32_t partition,
+		     const struct off_value *v, int64_t at)
+{
+	if (offstore_log_offset(os, group, topic, partition) > at)
+		return 0;
+	return offstore_put_at(os, group, topic, partition, v, at);
+}
+
+/* Removes a key's offsets written before the tombstones ending at `end`. */
+static void del_before(struct offstore *os, const char *group, const char *topic, int32_t partition,
+		       int64_t end)
+{
+	if (offstore_log_offset(os, group, topic, partition) < end)
+		offstore_del(os, group, topic, partition);
+	offstore_txn_drop(os, group, topic, partition, end);
+}
 
 static void change_apply(struct change *ch)
 {
 	struct offstore *os = g_coord.os;
+	if (ch->kind == CH_TXN_COMMIT)
+		return; /* pending since the append (change_pend) */
 	if (ch->kind == CH_DEL_GROUP) {
 		offstore_del_group(os, ch->group);
+		offstore_txn_drop(os, ch->group, NULL, 0, ch->end);
 		return;
 	}
 	for (size_t i = 0; i < ch->n; i++) {
 		if (ch->kind == CH_DEL_OFFSETS) {
-			offstore_del(os, ch->group, ch->tps[i].topic, ch->tps[i].partition);
+			del_before(os, ch->group, ch->tps[i].topic, ch->tps[i].partition, ch->end);
 			continue;
 		}
 		const struct coord_offset *o = &ch->offs[i];
 		struct off_value v = { o->offset, o->leader_epoch, o->metadata ? o->metadata : "",
 				       ch->commit_ts, o->expire_ts_ms };
-		if (offstore_put(os, ch->group, o->topic, o->partition, &v) != 0) {
+		if (put_newer(os, ch->group, o->topic, o->partition, &v, ch->base + (int64_t)i) != 0) {
 			ch->err = KAFKA_UNKNOWN_SERVER_ERROR; /* durable, reloaded at restart */
 			log_error("coord", "group %s: out of memory applying a commit", ch->group);
 		}
 	}
+}
+
+/* CH_TXN_COMMIT, right after the append: the offsets are pending for the
+ * producer from now on (before they are durable, as Kafka's
+ * prepareTxnOffsetCommit), so that a marker the coordinator writes next
+ * always finds them. */
+static void change_pend(struct change *ch)
+{
+	for (size_t i = 0; i < ch->n; i++) {
+		const struct coord_offset *o = &ch->offs[i];
+		struct off_value v = { o->offset, o->leader_epoch, o->metadata ? o->metadata : "",
+				       ch->commit_ts, o->expire_ts_ms };
+		if (offstore_txn_put(g_coord.os, ch->prod.producer_id, ch->group, o->topic, o->partition,
+				     &v, ch->base + (int64_t)i) != 0) {
+			ch->err = KAFKA_UNKNOWN_SERVER_ERROR; /* in the log: pending again at restart */
+			log_error("coord", "group %s: out of memory keeping a transactional commit", ch->group);
+		}
+	}
+	ch->pending = true;
+}
+
+/* A CH_TXN_COMMIT whose write failed: its offsets are not pending. */
+static void change_unpend(struct change *ch)
+{
+	for (size_t i = 0; i < ch->n; i++)
+		offstore_txn_forget(g_coord.os, ch->prod.producer_id, ch->group, ch->offs[i].topic,
+				    ch->offs[i].partition, ch->base + (int64_t)i);
 }
 
 /* Coordinator thread: the change is durable (or failed). */
@@ -251,6 +304,8 @@ static void change_done(void *arg)
 	struct change *ch = arg;
 	if (ch->err == KAFKA_NONE)
 		change_apply(ch);
+	else if (ch->pending)
+		change_unpend(ch);
 	ch->done(ch->job, ch->err);
 	atomic_fetch_sub(&g_coord.inflight, 1);
 }
@@ -263,7 +318,7 @@ static void change_durable(void *arg, int err)
 		ch->err = err == LOCAL_ERR_IO ? KAFKA_KAFKA_STORAGE_ERROR : err;
 	if (evloop_post(g_coord.loop, change_done, ch) != 0) {
 		log_error("coord", "coordinator stopped: a %s change of group %s is unanswered",
-			  ch->kind == CH_COMMIT ? "commit" : "delete", ch->group);
+			  ch->kind == CH_COMMIT || ch->kind == CH_TXN_COMMIT ? "commit" : "delete", ch->group);
 		atomic_fetch_sub(&g_coord.inflight, 1);
 	}
 }
@@ -275,11 +330,13 @@ static void change_write(struct change *ch, struct recs *r)
 	atomic_fetch_add(&g_coord.inflight, 1);
 	struct topic *t = NULL;
 	struct plog *pl = NULL;
-	int64_t end = 0;
 	if (r->n > 0)
-		ch->err = recs_append(r, ch->group, &t, &pl, &end);
+		ch->err = recs_append(r, ch->group, ch->kind == CH_TXN_COMMIT ? &ch->prod : NULL, &t, &pl,
+				      &ch->base, &ch->end);
+	if (r->n > 0 && ch->err == KAFKA_NONE && ch->kind == CH_TXN_COMMIT)
+		change_pend(ch);
 	if (r->n > 0 && ch->err == KAFKA_NONE)
-		plog_when_durable(pl, end, change_durable, ch);
+		plog_when_durable(pl, ch->end, change_durable, ch);
 	else
 		change_durable(ch, ch->err);
 	if (t)
@@ -326,10 +383,10 @@ static void change_fail_oom(struct coord_job *job, coord_done_fn done)
 	change_write(ch, &r);
 }
 
-void coord_commit(struct coord_job *job, const char *group, const struct coord_offset *offs,
-		  size_t n, coord_done_fn done)
+void coord_store_commit(struct coord_job *job, const char *group, const struct coord_offset *offs,
+			size_t n, const struct batch_producer *prod, coord_done_fn done)
 {
-	struct change *ch = change_new(job, CH_COMMIT, group, done);
+	struct change *ch = change_new(job, prod ? CH_TXN_COMMIT : CH_COMMIT, group, done);
 	if (!ch || (n && !(ch->offs = arena_alloc(&job->req->arena, n * sizeof(*ch->offs))))) {
 		change_fail_oom(job, done);
 		return;
@@ -337,6 +394,8 @@ void coord_commit(struct coord_job *job, const char *group, const struct coord_o
 	struct recs r;
 	recs_init(&r);
 	ch->n = n;
+	if (prod)
+		ch->prod = *prod;
 	for (size_t i = 0; i < n; i++) {
 		struct coord_offset *o = &ch->offs[i];
 		*o = offs[i];
@@ -351,6 +410,12 @@ void coord_commit(struct coord_job *job, const char *group, const struct coord_o
 	change_write(ch, &r);
 }
 
+void coord_commit(struct coord_job *job, const char *group, const struct coord_offset *offs,
+		  size_t n, coord_done_fn done)
+{
+	coord_store_commit(job, group, offs, n, NULL, done);
+}
+
 void coord_delete_offsets(struct coord_job *job, const char *group, const struct coord_tp *tps,
 			  size_t n, coord_done_fn done)
 {
@@ -362,7 +427,9 @@ void coord_delete_offsets(struct coord_job *job, const char *group, const struct
 	struct recs r;
 	recs_init(&r);
 	for (size_t i = 0; i < n; i++) {
-		if (!offstore_get(g_coord.os, group, tps[i].topic, tps[i].partition))
+		/* Kafka writes the tombstone for a pending offset too. */
+		if (!offstore_get(g_coord.os, group, tps[i].topic, tps[i].partition) &&
+		    !offstore_txn_pending(g_coord.os, group, tps[i].topic, tps[i].partition))
 			continue;
 		struct coord_tp *tp = &ch->tps[ch->n++];
 		tp->topic = arena_dup(job, tps[i].topic);
@@ -383,6 +450,15 @@ static void tomb_offset(void *arg, const char *topic, int32_t partition, const s
 	recs_offset(tc->r, tc->group, topic, partition, NULL);
 }
 
+/* A pending transactional offset's tombstone, unless the key has a
+ * committed offset (whose tombstone covers it) — Kafka's deleteAllOffsets. */
+static void tomb_pending(void *arg, const char *topic, int32_t partition, const struct off_value *v)
+{
+	struct tomb_ctx *tc = arg;
+	if (!offstore_get(g_coord.os, tc->group, topic, partition))
+		tomb_offset(arg, topic, partition, v);
+}
+
 void coord_delete_group(struct coord_job *job, const char *group, coord_done_fn done)
 {
 	struct change *ch = change_new(job, CH_DEL_GROUP, group, done);
@@ -393,16 +469,19 @@ void coord_delete_group(struct coord_job *job, const char *group, coord_done_fn 
 	struct recs r;
 	recs_init(&r);
 	struct group *g = group ? gcoord_find(g_coord.gc, group) : NULL;
-	size_t noffs = offstore_group_count(g_coord.os, group);
+	size_t noffs = offstore_group_count(g_coord.os, group) + offstore_txn_count(g_coord.os, group);
 	int rc = g ? gcoord_delete(g_coord.gc, group) : KAFKA_GROUP_ID_NOT_FOUND;
 	if (rc == KAFKA_NON_EMPTY_GROUP || (rc != KAFKA_NONE && noffs == 0)) {
 		ch->err = rc;
 	} else {
-		/* Tombstones for the group record and every offset: compaction
-		 * (and the loader) then forget the group entirely. */
+		/* Tombstones for the group record and every offset, pending
+		 * ones included: compaction (and the loader) then forget the
+		 * group entirely, and a transaction that commits later finds
+		 * nothing of it to make visible. */
 		recs_group(&r, group, NULL);
 		struct tomb_ctx tc = { &r, group };
 		offstore_foreach(g_coord.os, group, tomb_offset, &tc);
+		offstore_txn_foreach(g_coord.os, group, tomb_pending, &tc);
 	}
 	change_write(ch, &r);
 }
@@ -413,6 +492,7 @@ struct load {
 	int64_t now_mono;
 	size_t records, bad;
 	struct arena a;              /* per batch */
+	int32_t partition, npartitions; /* being read; of the topic */
 };
 
 static void load_group(struct load *ld, const char *group, const uint8_t *val, size_t vlen)
@@ -437,7 +517,31 @@ static void load_group(struct load *ld, const char *group, const uint8_t *val, s
 	}
 }
 
-static void load_record(struct load *ld, const struct record_view *rv)
+/* One offset record at log offset `at`: of a transactional batch (h) it
+ * goes pending for the batch's producer; a tombstone removes the key's
+ * committed offset and its pending ones (Kafka's replay). */
+static void load_offset(struct load *ld, const struct batch_hdr *h, const struct gmsg_key *k,
+			const uint8_t *val, size_t vlen, int64_t at)
+{
+	struct off_value v;
+	struct offstore *os = g_coord.os;
+	if (!val) {
+		offstore_del(os, k->group, k->topic, k->partition);
+		offstore_txn_drop(os, k->group, k->topic, k->partition, at);
+		return;
+	}
+	if (gmsg_decode_offset_value(val, vlen, &ld->a, &v) != 0) {
+		ld->bad++;
+		return;
+	}
+	int rc = h->attributes & BATCH_ATTR_TRANSACTIONAL
+		? offstore_txn_put(os, h->producer_id, k->group, k->topic, k->partition, &v, at)
+		: offstore_put_at(os, k->group, k->topic, k->partition, &v, at);
+	if (rc != 0)
+		ld->bad++;
+}
+
+static void load_record(struct load *ld, const struct batch_hdr *h, const struct record_view *rv)
 {
 	struct gmsg_key k;
 	ld->records++;
@@ -450,72 +554,45 @@ static void load_record(struct load *ld, const struct record_view *rv)
 	if (k.kind == GMSG_KEY_GROUP) {
 		load_group(ld, k.group, val, vlen);
 	} else if (k.kind == GMSG_KEY_OFFSET) {
-		struct off_value v;
-		if (!val)
-			offstore_del(g_coord.os, k.group, k.topic, k.partition);
-		else if (gmsg_decode_offset_value(val, vlen, &ld->a, &v) != 0)
-			ld->bad++;
-		else if (offstore_put(g_coord.os, k.group, k.topic, k.partition, &v) != 0)
-			ld->bad++;
+		load_offset(ld, h, &k, val, vlen, h->base_offset + rv->offset_delta);
 	}
 }
 
-static int load_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h)
+/* A transaction marker (control batch: one record, key int16 version,
+ * int16 type 0 ABORT / 1 COMMIT): ends its producer's pending offsets of
+ * this partition's groups. Other control types (none yet) are skipped. */
+static void load_marker(struct load *ld, uint8_t *p, size_t n, const struct batch_hdr *h)
+{
+	size_t pos = 0;
+	struct record_view rv;
+	if (batch_next_record(p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE, &pos, &rv) != 0 ||
+	    rv.key_len < 4) {
+		ld->bad++;
+		return;
+	}
+	int16_t type = (int16_t)((rv.key[2] << 8) | rv.key[3]);
+	if (type == 0 || type == 1)
+		coord_txnoff_marker(ld->partition, ld->npartitions, h->producer_id, type == 1);
+}
+
+static void load_batch(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h)
 {
 	struct load *ld = arg;
-	if ((h->attributes & BATCH_ATTR_CONTROL) || (h->attributes & BATCH_ATTR_CODEC_MASK) != CODEC_NONE)
-		return 0; /* we write neither */
+	if ((h->attributes & BATCH_ATTR_CODEC_MASK) != CODEC_NONE)
+		return; /* we never write one */
+	if (h->attributes & BATCH_ATTR_CONTROL) {
+		load_marker(ld, p, n, h);
+		return;
+	}
 	size_t pos = 0;
 	struct record_view rv;
 	arena_init(&ld->a);
 	int rc;
 	while ((rc = batch_next_record(p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE, &pos, &rv)) == 0)
-		load_record(ld, &rv);
+		load_record(ld, h, &rv);
 	arena_fini(&ld->a);
 	if (rc < 0)
 		ld->bad++;
-	return 0;
-}
-
-static int load_partition(struct load *ld, struct plog *pl)
-{
-	int64_t off = plog_start_offset(pl), end = plog_end_offset(pl);
-	while (off < end) {
-		struct plog_slice sl = { NULL, 0, 0 };
-		int rc = plog_read(pl, off, end, 1 << 20, true, &sl);
-		if (rc != KAFKA_NONE || sl.len == 0) {
-			if (sl.file)
-				fileref_unref(sl.file);
-			return rc != KAFKA_NONE ? -1 : 0;
-		}
-		uint8_t *buf = malloc(sl.len);
-		ssize_t got = buf ? pread(sl.file->fd, buf, sl.len, (off_t)sl.pos) : -1;
-		fileref_unref(sl.file);
-		if (got != (ssize_t)sl.len) {
-			free(buf);
-			return -1;
-		}
-		/* The slice holds whole, validated batches (the log checked them
-		 * on append and recovery). */
-		int64_t last = -1;
-		size_t at = 0;
-		while (at + BATCH_LOG_OVERHEAD <= sl.len) {
-			struct batch_hdr h;
-			if (batch_parse_header(buf + at, sl.len - at, &h) != 0)
-				break;
-			size_t bn = batch_total_size(&h);
-			if (bn > sl.len - at)
-				break;
-			load_batch(ld, buf + at, bn, &h);
-			last = batch_last_offset(&h);
-			at += bn;
-		}
-		free(buf);
-		if (last < off)
-			return -1;
-		off = last + 1;
-	}
-	return 0;
 }
 
 int coord_store_load(void)
@@ -523,10 +600,11 @@ int coord_store_load(void)
 	struct topic *t = meta_topic_find(g_broker->meta, COORD_TOPIC, strlen(COORD_TOPIC));
 	if (!t)
 		return 0;
-	struct load ld = { .now_mono = clock_mono_ms() };
+	struct load ld = { .now_mono = clock_mono_ms(), .npartitions = t->npartitions };
 	int rc = 0;
 	for (int32_t p = 0; p < t->npartitions && rc == 0; p++) {
-		if (load_partition(&ld, t->parts[p]->log) != 0) {
+		ld.partition = p;
+		if (coord_log_scan(t->parts[p]->log, load_batch, &ld) != 0) {
 			log_error("coord", "cannot read %s-%d", COORD_TOPIC, p);
 			rc = -1;
 		}
@@ -550,6 +628,10 @@ struct expire_ctx {
 static void expire_one(void *arg, const char *topic, int32_t partition, const struct off_value *v)
 {
 	struct expire_ctx *ec = arg;
+	/* An offset with a pending transactional commit stays until the
+	 * transaction ends (Kafka's cleanupExpiredOffsets). */
+	if (offstore_txn_pending(g_coord.os, ec->group, topic, partition))
+		return;
 	bool expired = v->expire_ts_ms >= 0
 		? ec->now >= v->expire_ts_ms
 		: ec->now - (ec->base >= 0 ? ec->base : v->commit_ts_ms) >= ec->retention_ms;
@@ -600,13 +682,14 @@ static void expire_group(const char *group, int64_t now_wall)
 		.retention_ms = (int64_t)g_broker->cfg.offsets_retention_minutes * 60000,
 		.base = g && group_state_since(g) >= 0 ? coord_mono_to_wall(group_state_since(g)) : -1 };
 	offstore_foreach(g_coord.os, group, expire_one, &ec);
-	bool all = ec.ndead == offstore_group_count(g_coord.os, group);
+	bool all = ec.ndead == offstore_group_count(g_coord.os, group) &&
+		   offstore_txn_count(g_coord.os, group) == 0;
 	if (ec.ndead > 0 && all && g)
 		recs_group(&r, group, NULL);
 	struct topic *t;
 	struct plog *pl;
-	int64_t end;
-	int rc = ec.ndead > 0 ? recs_append(&r, group, &t, &pl, &end) : KAFKA_NONE;
+	int64_t base, end;
+	int rc = ec.ndead > 0 ? recs_append(&r, group, NULL, &t, &pl, &base, &end) : KAFKA_NONE;
 	if (ec.ndead > 0 && t)
 		topic_unref(t);
 	if (rc == KAFKA_NONE && ec.ndead > 0) {
@@ -624,7 +707,9 @@ static void expire_group(const char *group, int64_t now_wall)
 
 static void collect_empty(void *arg, struct group *g)
 {
-	if (group_state(g) == GROUP_EMPTY && offstore_group_count(g_coord.os, group_id(g)) == 0)
+	/* A group in an open transaction stays (Kafka keeps it too). */
+	if (group_state(g) == GROUP_EMPTY && offstore_group_count(g_coord.os, group_id(g)) == 0 &&
+	    offstore_txn_count(g_coord.os, group_id(g)) == 0)
 		collect_group(arg, group_id(g));
 }
 

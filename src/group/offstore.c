@@ -38,6 +38,13 @@
  *
  * Tables never shrink except by a group going away (its table with it).
  *
+ * Pending transactional offsets (offstore.h) live apart, in one singly
+ * linked list of struct opending (each owns its group, topic and metadata
+ * copies). They are few — offsets of transactions in flight — and each
+ * lives only until its transaction's marker, so a list scan is cheaper than
+ * keeping a second index; they never touch the tables above (invariant 3
+ * counts committed offsets only).
+ *
  * Threads: none of its own; the coordinator thread alone calls in.
  */
 #include "group/offstore.h"
@@ -131,6 +138,7 @@ struct oentry {
 	int32_t partition;
 	char *metadata;        /* owned; v.metadata == metadata */
 	struct off_value v;
+	int64_t log_offset;    /* of its record; -1: unknown */
 	char topic[];          /* owned with the entry */
 };
 
@@ -140,9 +148,22 @@ struct ogroup {
 	char id[];             /* owned with the group */
 };
 
+/* One pending transactional offset (offstore.h, "pending"). */
+struct opending {
+	struct opending *next; /* in offstore.pending */
+	int64_t pid;
+	int32_t partition;
+	char *metadata;        /* owned; v.metadata == metadata */
+	struct off_value v;
+	int64_t log_offset;    /* of its record */
+	const char *topic;     /* into name[], after the group's NUL */
+	char name[];           /* "<group>\0<topic>\0", owned with the entry */
+};
+
 struct offstore {
 	struct otab groups;    /* of struct ogroup */
 	uint64_t seed;         /* random per store: see "Hashing" */
+	struct opending *pending; /* list, newest first; see offstore.h */
 };
 
 struct ekey {
@@ -227,12 +248,13 @@ static struct oentry *entry_find(const struct offstore *s, const struct ogroup *
 }
 
 /* Gives the entry value v with the already-copied metadata meta (owned). */
-static void entry_set(struct oentry *e, const struct off_value *v, char *meta)
+static void entry_set(struct oentry *e, const struct off_value *v, char *meta, int64_t log_offset)
 {
 	free(e->metadata);
 	e->metadata = meta;
 	e->v = *v;
 	e->v.metadata = meta;
+	e->log_offset = log_offset;
 }
 
 /* ============================================================ store API */
@@ -254,6 +276,12 @@ void offstore_free(struct offstore *s)
 	for (size_t i = 0; i < s->groups.cap; i++)
 		group_destroy((struct ogroup *)s->groups.slot[i]);
 	free(s->groups.slot);
+	while (s->pending != NULL) {
+		struct opending *p = s->pending;
+		s->pending = p->next;
+		free(p->metadata);
+		free(p);
+	}
 	free(s);
 }
 
@@ -285,6 +313,12 @@ static struct oentry *entry_alloc(const struct offstore *s, const char *topic, i
 int offstore_put(struct offstore *s, const char *group, const char *topic, int32_t partition,
                  const struct off_value *v)
 {
+	return offstore_put_at(s, group, topic, partition, v, -1);
+}
+
+int offstore_put_at(struct offstore *s, const char *group, const char *topic, int32_t partition,
+                    const struct off_value *v, int64_t log_offset)
+{
 	struct ogroup *fresh = NULL;
 	struct ogroup *g = group_find(s, group, NULL);
 	char *meta = strdup(v->metadata != NULL ? v->metadata : "");
@@ -296,12 +330,12 @@ int offstore_put(struct offstore *s, const char *group, const char *topic, int32
 	}
 	struct oentry *e = entry_find(s, g, topic, partition, NULL);
 	if (e != NULL) { /* only in a group that was already there */
-		entry_set(e, v, meta);
+		entry_set(e, v, meta, log_offset);
 		return 0;
 	}
 	if (!otab_reserve(&g->offsets) || (e = entry_alloc(s, topic, partition)) == NULL)
 		goto fail;
-	entry_set(e, v, meta);
+	entry_set(e, v, meta, log_offset);
 	otab_add(&g->offsets, &e->node);
 	if (fresh != NULL)
 		otab_add(&s->groups, &fresh->node);
@@ -318,6 +352,14 @@ const struct off_value *offstore_get(const struct offstore *s, const char *group
 	const struct ogroup *g = group_find(s, group, NULL);
 	const struct oentry *e = g ? entry_find(s, g, topic, partition, NULL) : NULL;
 	return e ? &e->v : NULL;
+}
+
+int64_t offstore_log_offset(const struct offstore *s, const char *group, const char *topic,
+                            int32_t partition)
+{
+	const struct ogroup *g = group_find(s, group, NULL);
+	const struct oentry *e = g ? entry_find(s, g, topic, partition, NULL) : NULL;
+	return e ? e->log_offset : -1;
 }
 
 bool offstore_del(struct offstore *s, const char *group, const char *topic, int32_t partition)
@@ -421,4 +463,140 @@ void offstore_foreach_group(const struct offstore *s, void (*fn)(void *arg, cons
 	for (size_t i = 0; i < s->groups.cap; i++)
 		if (s->groups.slot[i] != NULL)
 			fn(arg, ((const struct ogroup *)s->groups.slot[i])->id);
+}
+
+/* ============================================== pending transactional offsets */
+
+static bool pending_is(const struct opending *p, const char *group, const char *topic,
+                       int32_t partition)
+{
+	return p->partition == partition && strcmp(p->name, group) == 0 && strcmp(p->topic, topic) == 0;
+}
+
+/* Unlinks *pp (the link pointing at p) and frees p. */
+static void pending_remove(struct opending **pp)
+{
+	struct opending *p = *pp;
+	*pp = p->next;
+	free(p->metadata);
+	free(p);
+}
+
+int offstore_txn_put(struct offstore *s, int64_t pid, const char *group, const char *topic,
+                     int32_t partition, const struct off_value *v, int64_t log_offset)
+{
+	char *meta = strdup(v->metadata != NULL ? v->metadata : "");
+	if (meta == NULL)
+		return -1;
+	for (struct opending *p = s->pending; p != NULL; p = p->next) {
+		if (p->pid == pid && pending_is(p, group, topic, partition)) {
+			free(p->metadata);
+			p->metadata = meta;
+			p->v = *v;
+			p->v.metadata = meta;
+			p->log_offset = log_offset;
+			return 0;
+		}
+	}
+	size_t glen = strlen(group), tlen = strlen(topic);
+	struct opending *p = calloc(1, sizeof *p + glen + tlen + 2);
+	if (p == NULL) {
+		free(meta);
+		return -1;
+	}
+	memcpy(p->name, group, glen + 1);
+	memcpy(p->name + glen + 1, topic, tlen + 1);
+	p->topic = p->name + glen + 1;
+	p->pid = pid;
+	p->partition = partition;
+	p->metadata = meta;
+	p->v = *v;
+	p->v.metadata = meta;
+	p->log_offset = log_offset;
+	p->next = s->pending;
+	s->pending = p;
+	return 0;
+}
+
+bool offstore_txn_pending(const struct offstore *s, const char *group, const char *topic,
+                          int32_t partition)
+{
+	for (const struct opending *p = s->pending; p != NULL; p = p->next)
+		if (pending_is(p, group, topic, partition))
+			return true;
+	return false;
+}
+
+size_t offstore_txn_count(const struct offstore *s, const char *group)
+{
+	size_t n = 0;
+	for (const struct opending *p = s->pending; p != NULL; p = p->next)
+		n += strcmp(p->name, group) == 0;
+	return n;
+}
+
+/* COMMIT of one pending offset: it wins unless the key's committed offset
+ * was written later. Returns 0, or -1 when out of memory. */
+static int pending_commit(struct offstore *s, const struct opending *p)
+{
+	if (offstore_log_offset(s, p->name, p->topic, p->partition) > p->log_offset)
+		return 0;
+	return offstore_put_at(s, p->name, p->topic, p->partition, &p->v, p->log_offset);
+}
+
+ssize_t offstore_txn_end(struct offstore *s, int64_t pid, offstore_group_fn in, void *arg,
+                         bool commit)
+{
+	ssize_t n = 0;
+	bool oom = false;
+	for (struct opending **pp = &s->pending; *pp != NULL;) {
+		struct opending *p = *pp;
+		if (p->pid != pid || (in != NULL && !in(arg, p->name))) {
+			pp = &p->next;
+			continue;
+		}
+		if (commit && pending_commit(s, p) != 0)
+			oom = true;
+		pending_remove(pp);
+		n++;
+	}
+	return oom ? -1 : n;
+}
+
+size_t offstore_txn_drop(struct offstore *s, const char *group, const char *topic,
+                         int32_t partition, int64_t before)
+{
+	size_t n = 0;
+	for (struct opending **pp = &s->pending; *pp != NULL;) {
+		struct opending *p = *pp;
+		bool key = topic != NULL ? pending_is(p, group, topic, partition) : strcmp(p->name, group) == 0;
+		if (key && p->log_offset < before) {
+			pending_remove(pp);
+			n++;
+		} else {
+			pp = &p->next;
+		}
+	}
+	return n;
+}
+
+bool offstore_txn_forget(struct offstore *s, int64_t pid, const char *group, const char *topic,
+                         int32_t partition, int64_t log_offset)
+{
+	for (struct opending **pp = &s->pending; *pp != NULL; pp = &(*pp)->next) {
+		struct opending *p = *pp;
+		if (p->pid == pid && p->log_offset == log_offset && pending_is(p, group, topic, partition)) {
+			pending_remove(pp);
+			return true;
+		}
+	}
+	return false;
+}
+
+void offstore_txn_foreach(const struct offstore *s, const char *group, offstore_each_fn fn,
+                          void *arg)
+{
+	for (const struct opending *p = s->pending; p != NULL; p = p->next)
+		if (strcmp(p->name, group) == 0)
+			fn(arg, p->topic, p->partition, &p->v);
 }

@@ -10,8 +10,8 @@ ProducerId, ProducerEpoch and BaseSequence; Produce v3).
     OUT_OF_ORDER_SEQUENCE_NUMBER; a producer the partition does not know
     starting above 0: UNKNOWN_PRODUCER_ID; two batches in one idempotent
     record set, or a ProducerId without a sequence: INVALID_RECORD; a
-    transactional batch (transactions are issue 4 part 2):
-    INVALID_TXN_STATE;
+    transactional batch in a Produce without TransactionalId:
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
   - after every refusal the partition's records and offsets are exactly
     those accepted (read back with Fetch);
   - duplicates are still found after a clean restart and after kill -9
@@ -32,7 +32,7 @@ from kwire import Conn
 NONE = 0
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
-INVALID_TXN_STATE = 48
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 UNKNOWN_PRODUCER_ID = 59
 UNKNOWN_TOPIC_OR_PARTITION = 3
 INVALID_RECORD = 87
@@ -225,10 +225,14 @@ def test_malformed_idempotent_record_sets_are_invalid_record(part):
     p.check_log()
 
 
-def test_transactional_batches_are_refused_until_transactions_exist(part):
+def test_transactional_batches_without_a_transactional_id_are_refused(part):
+    # Kafka: a Produce holding transactional batches must name its
+    # TransactionalId (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED); with
+    # one, a partition the coordinator did not add is INVALID_TXN_STATE
+    # (KIP-890, tests/fault/test_txn_wire.py).
     p = part()
-    p.refused(p.batch(5000, 0, 0, attributes=TXN_BIT)[1], INVALID_TXN_STATE)
-    p.refused(kwire.build_batch([b"t"], attributes=TXN_BIT), INVALID_TXN_STATE)
+    p.refused(p.batch(5000, 0, 0, attributes=TXN_BIT)[1], TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    p.refused(kwire.build_batch([b"t"], attributes=TXN_BIT), TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     p.new(5000, 0, 0)
     p.check_log()
 

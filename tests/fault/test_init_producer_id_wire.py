@@ -7,8 +7,10 @@ allocation across restarts and crashes (src/meta/pids.c).
     epoch 0 (Kafka hands a non-transactional producer a new id); only one
     of the two set is INVALID_REQUEST;
   - a TransactionalId: "" INVALID_REQUEST, a bad timeout
-    INVALID_TRANSACTION_TIMEOUT, else (transactions are issue 4 part 2)
-    TRANSACTIONAL_ID_AUTHORIZATION_FAILED with id -1 / epoch -1;
+    INVALID_TRANSACTION_TIMEOUT with id -1 / epoch -1; a valid one gets a
+    producer id with epoch 0, and the next InitProducerId for the same id
+    the same producer id with epoch 1 (the transaction coordinator; its own
+    tests are test_txn_wire.py);
   - ids are handed out from blocks of 1000 reserved durably: after a clean
     stop, after SIGKILL and through metadata snapshots, allocation resumes
     exactly at the end of the highest reserved block, so no id repeats.
@@ -23,7 +25,6 @@ from kwire import (API_API_VERSIONS, API_INIT_PRODUCER_ID, INIT_PID_FLEX_MIN, Co
 NONE = 0
 INVALID_REQUEST = 42
 INVALID_TRANSACTION_TIMEOUT = 50
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 BLOCK = 1000
 
 
@@ -78,18 +79,22 @@ def test_known_producer_gets_a_new_id(module_broker, version):
 
 @pytest.mark.parametrize("version", range(5))
 def test_transactional_id(module_broker, version):
-    cases = [("", 60000, INVALID_REQUEST), ("tx", 0, INVALID_TRANSACTION_TIMEOUT),
-             ("tx", -5, INVALID_TRANSACTION_TIMEOUT),
-             ("tx", 900001, INVALID_TRANSACTION_TIMEOUT),   # > transaction.max.timeout.ms
-             ("tx", 900000, TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
-             ("app-1", 60000, TRANSACTIONAL_ID_AUTHORIZATION_FAILED)]
+    bad = [("", 60000, INVALID_REQUEST), ("tx", 0, INVALID_TRANSACTION_TIMEOUT),
+           ("tx", -5, INVALID_TRANSACTION_TIMEOUT),
+           ("tx", 900001, INVALID_TRANSACTION_TIMEOUT)]   # > transaction.max.timeout.ms
     with Conn(module_broker.port) as c:
-        for n, (tid, timeout, want) in enumerate(cases):
+        for n, (tid, timeout, want) in enumerate(bad):
             res = init_pid(c, version, corr=n + 1, transactional_id=tid, timeout_ms=timeout)
             assert res == (0, want, -1, -1), (tid, timeout, res)
+        tid = f"tx-v{version}"
+        throttle, err, pid, epoch = init_pid(c, version, corr=20, transactional_id=tid,
+                                             timeout_ms=900000)
+        assert (throttle, err, epoch) == (0, NONE, 0) and pid >= 0, (err, pid, epoch)
+        # a second instance of the same transactional id: same id, next epoch
+        res = init_pid(c, version, corr=21, transactional_id=tid, timeout_ms=60000)
+        assert res == (0, NONE, pid, 1), res
         # the connection is still usable and plain producers still get ids
         assert init_pid(c, version, corr=99)[1] == NONE
-    assert "transactions are not supported yet" in module_broker.log_text()
 
 
 def test_ids_never_repeat_across_restarts(broker_factory):

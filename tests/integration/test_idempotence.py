@@ -230,32 +230,3 @@ def test_sigkill_while_producing(broker_factory, topic_name):
     assert left == 0 and not errors, f"{left} undelivered, errors: {errors[:5]}"
     assert len(reports) == count
     expect_exactly_once(b.bootstrap, topic, count)
-
-
-# ---------------------------------------------------------------- transactional ids (part 2)
-
-def test_transactional_refused_confluent_kafka(module_broker):
-    """Until transactions exist, init_transactions() fails at once (fatal),
-    with a code that names the transactional id, instead of retrying until
-    its timeout."""
-    from confluent_kafka import KafkaException, Producer
-    p = Producer({"bootstrap.servers": module_broker.bootstrap, "transactional.id": "idem-tx"})
-    t0 = time.monotonic()
-    with pytest.raises(KafkaException) as ei:
-        p.init_transactions(scaled(30))
-    err = ei.value.args[0]
-    assert err.name() == "TRANSACTIONAL_ID_AUTHORIZATION_FAILED" and err.fatal(), err
-    assert time.monotonic() - t0 < scaled(10)
-
-
-def test_transactional_refused_kafkajs(module_broker, node, tmp_path):
-    import json
-    plan_path = tmp_path / "txn.plan.json"
-    plan_path.write_text(json.dumps({"bootstrap": module_broker.bootstrap,
-                                     "transactionalId": "idem-tx-js"}))
-    cp = run([node, str(NODE_DIR / "idem_txn_refused.js"), str(plan_path)],
-             timeout=scaled(60), check=False, cwd=str(NODE_DIR))
-    assert cp.returncode == 0, cp.stderr.decode("utf-8", "replace")[-2000:]
-    out = json.loads(cp.stdout)
-    assert not out["ok"] and out["error"]["type"] == "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", out
-    assert out["ms"] < 10000 * harness.TIMEOUT_SCALE
