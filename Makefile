@@ -40,6 +40,9 @@ CORE_SRC := $(sort $(filter-out src/main.c,$(wildcard src/*/*.c)))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/proto_gen.o
 RNL_SRC  := $(sort $(wildcard tools/rnl/*.c))
 RNL_OBJ  := $(RNL_SRC:%.c=$(BUILD)/obj/%.o)
+# rnl's raw admin requests (tools/rnl/wire.c) use the broker's own codec.
+RNL_CORE := $(BUILD)/obj/src/protocol/codec.o $(BUILD)/obj/src/util/buf.o \
+            $(BUILD)/obj/src/util/err.o $(BUILD)/obj/gen/proto_gen.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -59,14 +62,14 @@ $(BUILD)/obj/src/%.o: src/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/tools/%.o: tools/%.c
+$(BUILD)/obj/tools/%.o: tools/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/runnel: $(BUILD)/obj/src/main.o $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(BROKER_LIBS)
 
-$(BUILD)/rnl: $(RNL_OBJ)
+$(BUILD)/rnl: $(RNL_OBJ) $(RNL_CORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(RNL_LIBS)
 
 # A unit test links only the objects of the folders its first line names.

@@ -17,6 +17,7 @@
 #include "client.h"
 #include "mock.h"
 #include "topic.h"
+#include "txn.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -48,6 +49,7 @@ static const char usage_text[] =
 	"                    [--validate-only] [--if-not-exists]\n"
 	"  topic list [--internal] [--long]\n"
 	"  topic describe NAME [--configs] [--synonyms] [--json]\n"
+	"  topic describe NAME --producers [--json]   each partition's active producers\n"
 	"  topic alter-config NAME [--set k=v]... [--delete k]... [--dry-run]\n"
 	"  topic delete NAME... [--if-exists]\n"
 	"  topic add-partitions NAME --total N\n"
@@ -65,6 +67,8 @@ static const char usage_text[] =
 	"  group delete GROUP...\n"
 	"  group seek GROUP --topic T[:P,...]|--all-topics --to-earliest|--to-latest|\n"
 	"             --to-offset N|--to-datetime WHEN [--dry-run] [--json]\n"
+	"  txn list [--state STATE]... [--producer-id ID]... [--json]\n"
+	"  txn describe TRANSACTIONAL-ID... [--json]   state, producer, partitions\n"
 	"  bench produce|consume|e2e TOPIC [OPTIONS]   throughput, latency, CPU\n"
 	"\n"
 	"global options (anywhere on the line):\n"
@@ -280,6 +284,7 @@ static const struct {
 	{ "cluster", cluster_main },
 	{ "group", group_main },
 	{ "broker", broker_main },
+	{ "txn", txn_main },
 	{ "bench", bench_main },
 	{ "mock", mock_main }, /* hidden: serve a mock cluster until killed */
 };

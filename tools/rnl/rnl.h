@@ -22,6 +22,10 @@
  *   cluster.c  cluster info (cluster_*)
  *   group.c    group list/describe/delete/seek: consumer groups, lag,
  *              offset resets (group_*)
+ *   txn*.c     txn list/describe: transactional ids (txn_*; txn.h)
+ *   topic_producers.c  topic describe --producers: DescribeProducers
+ *   wire.c     a raw Kafka client over the broker's own codec, for the
+ *              admin APIs librdkafka 2.0.2 lacks (wire_*; wire.h)
  *
  * Exit codes: 0 success, 1 a failed operation (one "rnl: ..." line on
  * stderr), 2 a usage error. Everything runs on the main thread; librdkafka

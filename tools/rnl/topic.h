@@ -115,4 +115,10 @@ int broker_main(rnl_ctx_t *ctx, int argc, char **argv);
 /* topic_trim.c: `topic trim` (DeleteRecords). */
 int topic_trim(rnl_ctx_t *ctx, int argc, char **argv);
 
+/* topic_producers.c: `topic describe NAME --producers [--json]`
+ * (DescribeProducers over wire.c). _wanted: argv (up to "--") holds
+ * --producers, so topic_config_describe hands the command over. */
+bool topic_producers_wanted(int argc, char **argv);
+int topic_producers(rnl_ctx_t *ctx, int argc, char **argv);
+
 #endif

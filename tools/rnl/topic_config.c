@@ -269,6 +269,8 @@ int topic_config_describe(rnl_ctx_t *ctx, int argc, char **argv)
 	client_t cl = { 0 };
 	int rc;
 
+	if (topic_producers_wanted(argc, argv))
+		return topic_producers(ctx, argc, argv);
 	if (!wants_configs_view(argc, argv))
 		return describe_topic(ctx, argc, argv);
 	rc = describe_parse(ctx, argc, argv, &a);
