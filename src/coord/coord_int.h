@@ -92,4 +92,17 @@ struct plog;
 struct batch_hdr;
 typedef void (*coord_batch_fn)(void *arg, uint8_t *p, size_t n, const struct batch_hdr *h);
 int coord_log_scan(struct plog *pl, coord_batch_fn fn, void *arg);
+/* Builds one batch of the n records (with prod: that producer's batch, e.g.
+ * transactional) and appends it to pl. Returns a Kafka code; on success
+ * *base is the first record's offset and *end the offset after the batch. */
+struct batch_kv;
+int coord_append(struct plog *pl, const struct batch_kv *kv, int n, const struct batch_producer *prod,
+		 int64_t *base, int64_t *end);
+/* Calls fn(arg, code) on the coordinator thread — never inside this call —
+ * once every offset of pl below end is on stable storage (NONE) or the
+ * partition failed; with err != NONE (or pl NULL), just as soon as possible
+ * with err. Counted in g_coord.inflight meanwhile (coord_stop waits).
+ * Returns 0, or -1 when out of memory (fn is then never called). */
+typedef void (*coord_durable_fn)(void *arg, int err);
+int coord_when_durable(struct plog *pl, int64_t end, int err, coord_durable_fn fn, void *arg);
 #endif

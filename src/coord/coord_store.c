@@ -162,26 +162,10 @@ static int recs_append(struct recs *r, const char *group, const struct batch_pro
 		kv[i].value = r->v[i].tomb ? NULL : r->w.mem + r->v[i].val;
 		kv[i].value_len = r->v[i].tomb ? 0 : r->v[i].val_len;
 	}
-	size_t len = 0;
-	int64_t now = clock_wall_ms();
-	uint8_t *batch = prod ? batch_build_kv_producer(0, now, r->n, kv, prod, &len)
-			      : batch_build_kv(0, now, r->n, kv, &len);
-	free(kv);
-	if (!batch)
-		return KAFKA_UNKNOWN_SERVER_ERROR;
 	*pl = group_log(group, t);
-	if (!*pl) {
-		free(batch);
-		return KAFKA_COORDINATOR_NOT_AVAILABLE;
-	}
-	struct plog_append_result res;
-	int rc = plog_append(*pl, batch, len, now, &res);
-	free(batch);
-	if (rc != KAFKA_NONE)
-		return rc == LOCAL_ERR_IO ? KAFKA_KAFKA_STORAGE_ERROR : rc;
-	*base = res.base_offset;
-	*end = res.last_offset + 1;
-	return KAFKA_NONE;
+	int rc = *pl ? coord_append(*pl, kv, r->n, prod, base, end) : KAFKA_COORDINATOR_NOT_AVAILABLE;
+	free(kv);
+	return rc;
 }
 
 void coord_store_group(const char *group_id, const struct group_snap *snap)
@@ -299,35 +283,22 @@ static void change_unpend(struct change *ch)
 }
 
 /* Coordinator thread: the change is durable (or failed). */
-static void change_done(void *arg)
+static void change_done(void *arg, int err)
 {
 	struct change *ch = arg;
+	if (ch->err == KAFKA_NONE)
+		ch->err = err;
 	if (ch->err == KAFKA_NONE)
 		change_apply(ch);
 	else if (ch->pending)
 		change_unpend(ch);
 	ch->done(ch->job, ch->err);
-	atomic_fetch_sub(&g_coord.inflight, 1);
-}
-
-/* Flusher thread (or inline): hand the outcome to the coordinator thread. */
-static void change_durable(void *arg, int err)
-{
-	struct change *ch = arg;
-	if (err != KAFKA_NONE)
-		ch->err = err == LOCAL_ERR_IO ? KAFKA_KAFKA_STORAGE_ERROR : err;
-	if (evloop_post(g_coord.loop, change_done, ch) != 0) {
-		log_error("coord", "coordinator stopped: a %s change of group %s is unanswered",
-			  ch->kind == CH_COMMIT || ch->kind == CH_TXN_COMMIT ? "commit" : "delete", ch->group);
-		atomic_fetch_sub(&g_coord.inflight, 1);
-	}
 }
 
 /* Writes the change's records and waits for them; done always comes later
  * through change_done, even for an empty change or a failure. */
 static void change_write(struct change *ch, struct recs *r)
 {
-	atomic_fetch_add(&g_coord.inflight, 1);
 	struct topic *t = NULL;
 	struct plog *pl = NULL;
 	if (r->n > 0)
@@ -335,10 +306,14 @@ static void change_write(struct change *ch, struct recs *r)
 				      &ch->base, &ch->end);
 	if (r->n > 0 && ch->err == KAFKA_NONE && ch->kind == CH_TXN_COMMIT)
 		change_pend(ch);
-	if (r->n > 0 && ch->err == KAFKA_NONE)
-		plog_when_durable(pl, ch->end, change_durable, ch);
-	else
-		change_durable(ch, ch->err);
+	if (coord_when_durable(r->n > 0 ? pl : NULL, ch->end, ch->err, change_done, ch) != 0) {
+		/* Cannot even wait: the outcome is unknown to us, so the answer
+		 * is an error (a durable commit is reloaded at restart). */
+		ch->err = KAFKA_UNKNOWN_SERVER_ERROR;
+		if (ch->pending)
+			change_unpend(ch);
+		ch->done(ch->job, ch->err);
+	}
 	if (t)
 		topic_unref(t);
 	recs_fini(r);

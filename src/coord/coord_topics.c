@@ -1,6 +1,7 @@
 /*
  * coord_topics.c — the coordinators' internal topics (__consumer_offsets,
- * __transaction_state): creation on first need and the start-up scan.
+ * __transaction_state): creation on first need, appends and durability
+ * waits, and the start-up scan.
  *
  * Both topics are compacted and read whole at start-up: the last record
  * per key is the state. The scan reads through the ordinary partition log
@@ -17,7 +18,9 @@
 #include "log/plog.h"
 #include "meta/meta.h"
 #include "record/batch.h"
+#include "util/clock.h"
 #include "util/err.h"
+#include "util/evloop.h"
 #include "util/log.h"
 
 int coord_topic_ensure(const char *name, int32_t partitions, int32_t segment_bytes)
@@ -88,5 +91,69 @@ int coord_log_scan(struct plog *pl, coord_batch_fn fn, void *arg)
 			return -1;
 		off = last + 1;
 	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- appends */
+
+int coord_append(struct plog *pl, const struct batch_kv *kv, int n, const struct batch_producer *prod,
+		 int64_t *base, int64_t *end)
+{
+	size_t len = 0;
+	int64_t now = clock_wall_ms();
+	uint8_t *batch = prod ? batch_build_kv_producer(0, now, n, kv, prod, &len)
+			      : batch_build_kv(0, now, n, kv, &len);
+	if (!batch)
+		return KAFKA_UNKNOWN_SERVER_ERROR;
+	struct plog_append_result res;
+	int rc = plog_append(pl, batch, len, now, &res);
+	free(batch);
+	if (rc != KAFKA_NONE)
+		return rc == LOCAL_ERR_IO ? KAFKA_KAFKA_STORAGE_ERROR : rc;
+	*base = res.base_offset;
+	*end = res.last_offset + 1;
+	return KAFKA_NONE;
+}
+
+/* One durability wait; freed on the coordinator thread. */
+struct coord_wait {
+	coord_durable_fn fn;
+	void *arg;
+	int err;
+};
+
+static void wait_done(void *arg)
+{
+	struct coord_wait *w = arg;
+	w->fn(w->arg, w->err);
+	free(w);
+	atomic_fetch_sub(&g_coord.inflight, 1);
+}
+
+/* Flusher thread (or inline): back to the coordinator thread. */
+static void wait_durable(void *arg, int err)
+{
+	struct coord_wait *w = arg;
+	if (err != KAFKA_NONE && w->err == KAFKA_NONE)
+		w->err = err == LOCAL_ERR_IO ? KAFKA_KAFKA_STORAGE_ERROR : err;
+	if (evloop_post(g_coord.loop, wait_done, w) != 0) {
+		log_warn("coord", "coordinator stopped: the outcome of a write is dropped "
+			 "(the state it carries is reloaded at start-up)");
+		free(w);
+		atomic_fetch_sub(&g_coord.inflight, 1);
+	}
+}
+
+int coord_when_durable(struct plog *pl, int64_t end, int err, coord_durable_fn fn, void *arg)
+{
+	struct coord_wait *w = malloc(sizeof(*w));
+	if (!w)
+		return -1;
+	*w = (struct coord_wait){ fn, arg, err };
+	atomic_fetch_add(&g_coord.inflight, 1);
+	if (err == KAFKA_NONE && pl)
+		plog_when_durable(pl, end, wait_durable, w);
+	else
+		wait_durable(w, err);
 	return 0;
 }

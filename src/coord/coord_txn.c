@@ -69,35 +69,6 @@ int coord_txn_ensure_topic(void)
 
 /* ------------------------------------------------------- record writes */
 
-typedef void (*txn_written_fn)(void *arg, int err);
-
-struct txn_wait {
-	txn_written_fn fn;
-	void *arg;
-	int err;
-};
-
-static void wait_done(void *arg)
-{
-	struct txn_wait *w = arg;
-	w->fn(w->arg, w->err);
-	free(w);
-	atomic_fetch_sub(&g_coord.inflight, 1);
-}
-
-/* Flusher thread (or inline): back to the coordinator thread. */
-static void wait_durable(void *arg, int err)
-{
-	struct txn_wait *w = arg;
-	if (err != KAFKA_NONE)
-		w->err = err == LOCAL_ERR_IO ? KAFKA_KAFKA_STORAGE_ERROR : err;
-	if (evloop_post(g_coord.loop, wait_done, w) != 0) {
-		log_warn("coord", "coordinator stopped: a transaction write is unanswered");
-		free(w);
-		atomic_fetch_sub(&g_coord.inflight, 1);
-	}
-}
-
 /* Appends tid's record (a tombstone for DEAD) to its __transaction_state
  * partition. Returns a Kafka code; on success *pl / *end say what to wait
  * for (pl valid while *t is held). */
@@ -115,48 +86,30 @@ static int txn_append(const char *tid, const struct txn_rec *rec, struct topic *
 	if (!tomb)
 		tmsg_value(&w, rec);
 	struct batch_kv kv = { w.mem, klen, tomb ? NULL : w.mem + klen, wbuf_len(&w) - klen };
-	size_t len = 0;
-	int64_t now = clock_wall_ms();
-	uint8_t *batch = w.oom ? NULL : batch_build_kv(0, now, 1, &kv, &len);
-	wbuf_fini(&w);
-	if (!batch)
-		return KAFKA_UNKNOWN_SERVER_ERROR;
-	*t = meta_topic_find(g_broker->meta, TXN_TOPIC, strlen(TXN_TOPIC));
-	if (!*t) {
-		free(batch);
-		return KAFKA_COORDINATOR_NOT_AVAILABLE;
+	*t = w.oom ? NULL : meta_topic_find(g_broker->meta, TXN_TOPIC, strlen(TXN_TOPIC));
+	int rc = w.oom ? KAFKA_UNKNOWN_SERVER_ERROR : KAFKA_COORDINATOR_NOT_AVAILABLE;
+	if (*t) {
+		*pl = (*t)->parts[tmsg_partition_for(tid, (*t)->npartitions)]->log;
+		int64_t base;
+		rc = coord_append(*pl, &kv, 1, NULL, &base, end);
 	}
-	*pl = (*t)->parts[tmsg_partition_for(tid, (*t)->npartitions)]->log;
-	struct plog_append_result res;
-	int rc = plog_append(*pl, batch, len, now, &res);
-	free(batch);
-	if (rc != KAFKA_NONE)
-		return rc == LOCAL_ERR_IO ? KAFKA_KAFKA_STORAGE_ERROR : rc;
-	*end = res.last_offset + 1;
-	return KAFKA_NONE;
+	wbuf_fini(&w);
+	return rc;
 }
 
 /* Writes rec durably; fn(arg, code) runs later on this thread, never
- * inside the call. */
-static void txn_write(const char *tid, const struct txn_rec *rec, txn_written_fn fn, void *arg)
+ * inside the call — except when even the wait cannot be set up (out of
+ * memory): then fn runs at once with UNKNOWN_SERVER_ERROR. */
+static void txn_write(const char *tid, const struct txn_rec *rec, coord_durable_fn fn, void *arg)
 {
-	struct txn_wait *w = malloc(sizeof(*w));
-	if (!w) {
-		/* Cannot even wait: answer through the loop like any failure. */
-		log_error("coord", "transaction %s: out of memory writing its state", tid);
-		fn(arg, KAFKA_UNKNOWN_SERVER_ERROR); /* fn tolerates an inline call: see call_written */
-		return;
-	}
-	*w = (struct txn_wait){ fn, arg, KAFKA_NONE };
-	atomic_fetch_add(&g_coord.inflight, 1);
 	struct topic *t;
 	struct plog *pl = NULL;
 	int64_t end = 0;
-	w->err = txn_append(tid, rec, &t, &pl, &end);
-	if (w->err == KAFKA_NONE)
-		plog_when_durable(pl, end, wait_durable, w);
-	else
-		wait_durable(w, w->err);
+	int err = txn_append(tid, rec, &t, &pl, &end);
+	if (coord_when_durable(pl, end, err, fn, arg) != 0) {
+		log_error("coord", "transaction %s: out of memory waiting for its state", tid);
+		fn(arg, KAFKA_UNKNOWN_SERVER_ERROR);
+	}
 	if (t)
 		topic_unref(t);
 }
@@ -200,7 +153,6 @@ struct mk_one {
 	struct mk_run *run;
 	int32_t partition;
 	bool offsets;           /* a __consumer_offsets partition */
-	int err;
 };
 
 static void markers_round(struct mk_run *run);
@@ -264,30 +216,17 @@ static void complete_written(void *arg, int err)
 	mk_free(run);
 }
 
-static void mk_done(void *arg)
+static void mk_done(void *arg, int err)
 {
 	struct mk_one *one = arg;
 	struct mk_run *run = one->run;
-	if (one->err != KAFKA_NONE)
+	if (err != KAFKA_NONE)
 		run->failed = true;
 	else if (one->offsets)
 		coord_store_txn_end(one->partition, run->pid, run->commit);
 	free(one);
-	atomic_fetch_sub(&g_coord.inflight, 1);
 	if (--run->pending == 0 && !run->writing)
 		markers_finish(run);
-}
-
-static void mk_durable(void *arg, int err)
-{
-	struct mk_one *one = arg;
-	one->err = err;
-	if (evloop_post(g_coord.loop, mk_done, one) != 0) {
-		log_warn("coord", "coordinator stopped: transaction %s's markers resume at restart",
-			 one->run->tid);
-		free(one);
-		atomic_fetch_sub(&g_coord.inflight, 1);
-	}
 }
 
 /* Appends the marker for tps[i]. A partition that no longer exists (its
@@ -313,10 +252,13 @@ static void mk_write(struct mk_run *run, size_t i)
 	} else if (!one) {
 		run->failed = true;
 	} else {
-		*one = (struct mk_one){ run, tp->partition, strcmp(tp->topic, COORD_TOPIC) == 0, KAFKA_NONE };
-		run->pending++;
-		atomic_fetch_add(&g_coord.inflight, 1);
-		plog_when_durable(pl, off + 1, mk_durable, one);
+		*one = (struct mk_one){ run, tp->partition, strcmp(tp->topic, COORD_TOPIC) == 0 };
+		if (coord_when_durable(pl, off + 1, KAFKA_NONE, mk_done, one) == 0) {
+			run->pending++;
+		} else {
+			free(one);
+			run->failed = true;
+		}
 	}
 	topic_unref(t);
 }
