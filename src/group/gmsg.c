@@ -201,14 +201,7 @@ static bool grd_done(const struct grd *g)
  * or for a classic length below -1. */
 static int64_t get_len(struct grd *g, bool wide)
 {
-	int64_t len;
-	if (g->flex)
-		len = (int64_t)rd_uvarint(&g->r) - 1;
-	else
-		len = wide ? rd_i32(&g->r) : rd_i16(&g->r);
-	if (g->r.err != RD_OK || len < -1)
-		return -2;
-	return len;
+	return rd_kafka_len(&g->r, g->flex, wide);
 }
 
 /* A string copied into the arena; NULL for null (only when nullable) or

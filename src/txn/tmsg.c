@@ -143,14 +143,7 @@ static void trd_fail(struct trd *t)
 /* A length or count prefix: -1 null, else >= 0; -2 after a failure. */
 static int64_t get_len(struct trd *t, bool wide)
 {
-	int64_t len;
-	if (t->flex)
-		len = (int64_t)rd_uvarint(&t->r) - 1;
-	else
-		len = wide ? rd_i32(&t->r) : rd_i16(&t->r);
-	if (t->r.err != RD_OK || len < -1)
-		return -2;
-	return len;
+	return rd_kafka_len(&t->r, t->flex, wide);
 }
 
 /* A non-nullable string, malloc'd; NULL after a failure (latched). */

@@ -419,3 +419,15 @@ char *arena_strndup(struct arena *a, const char *s, size_t n)
 	d[len] = '\0';
 	return d;
 }
+
+int64_t rd_kafka_len(struct rd *r, bool flex, bool wide)
+{
+	int64_t len;
+	if (flex)
+		len = (int64_t)rd_uvarint(r) - 1;
+	else
+		len = wide ? rd_i32(r) : rd_i16(r);
+	if (r->err != RD_OK || len < -1)
+		return -2;
+	return len;
+}

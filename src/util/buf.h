@@ -54,6 +54,10 @@ uint64_t rd_uvarlong(struct rd *r);
 /* Zig-zag signed varints (record fields). */
 int32_t  rd_varint(struct rd *r);
 int64_t  rd_varlong(struct rd *r);
+/* A Kafka length or count prefix: compact (uvarint length + 1) when flex,
+ * else int32 (wide: arrays, bytes) or int16 (strings). Returns -1 for null,
+ * else the length (>= 0); -2 after a failure or a classic length below -1. */
+int64_t  rd_kafka_len(struct rd *r, bool flex, bool wide);
 /* Returns a pointer to n bytes in place and advances, or NULL (and err). */
 const uint8_t *rd_take(struct rd *r, size_t n);
 /* Splits off the next n bytes as a sub-reader (err on short input). */
