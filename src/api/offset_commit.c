@@ -56,6 +56,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/commit_cands.h"
 #include "coord/coord.h"
 #include "meta/meta.h"
 #include "proto_gen.h"
@@ -66,14 +67,6 @@ typedef struct offset_commit_request_offset_commit_request_partition part_req;
 typedef struct offset_commit_response_offset_commit_response_topic topic_resp;
 typedef struct offset_commit_response_offset_commit_response_partition part_resp;
 
-/* A partition that passed the topic check: it is the group's to answer. */
-struct cand {
-	int16_t *err;                /* its error code in the response */
-	bool too_large;              /* metadata over offset.metadata.max.bytes */
-	bool committed;              /* handed to coord_commit */
-	struct coord_offset off;     /* strings in the arena */
-};
-
 struct commit_job {
 	struct coord_job job;        /* first: coord hands this pointer back */
 	struct offset_commit_response *resp;
@@ -81,7 +74,7 @@ struct commit_job {
 	const char *member_id;       /* "" for v0 */
 	const char *instance_id;     /* NULL: dynamic member (or before v7) */
 	int32_t generation_id;       /* -1 for v0 */
-	struct cand *cands;          /* arena; n of them */
+	struct commit_cand *cands;   /* arena; n of them */
 	size_t n;
 };
 
@@ -90,16 +83,13 @@ struct commit_job {
 /* Every remaining partition answers err. */
 static void fail_all(struct commit_job *cj, int err)
 {
-	for (size_t i = 0; i < cj->n; i++)
-		*cj->cands[i].err = (int16_t)err;
+	commit_cands_fail(cj->cands, cj->n, err);
 }
 
 static void on_committed(struct coord_job *job, int err)
 {
 	struct commit_job *cj = (struct commit_job *)job;
-	for (size_t i = 0; i < cj->n; i++)
-		if (cj->cands[i].committed)
-			*cj->cands[i].err = (int16_t)err;
+	commit_cands_done(cj->cands, cj->n, err);
 	coord_finish(job);
 }
 
@@ -115,20 +105,11 @@ static void run_commit(struct coord_job *job)
 		coord_finish(job);
 		return;
 	}
-	struct coord_offset *offs = arena_alloc(&job->req->arena, cj->n * sizeof(*offs));
+	size_t m;
+	struct coord_offset *offs = commit_cands_take(job->req, cj->cands, cj->n, &m);
 	if (!offs) {
 		on_committed(job, KAFKA_UNKNOWN_SERVER_ERROR);
 		return;
-	}
-	size_t m = 0;
-	for (size_t i = 0; i < cj->n; i++) {
-		struct cand *c = &cj->cands[i];
-		if (c->too_large) {
-			*c->err = KAFKA_OFFSET_METADATA_TOO_LARGE;
-			continue;
-		}
-		c->committed = true;
-		offs[m++] = c->off;
 	}
 	coord_commit(job, cj->group_id, offs, m, on_committed);
 }
@@ -174,17 +155,9 @@ static int check_topic(struct req *req, struct commit_job *cj, int64_t expire_ts
 			pr->error_code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 			continue;
 		}
-		struct cand *c = &cj->cands[cj->n++];
-		c->err = &pr->error_code;
-		c->too_large = pq->committed_metadata.len > g_broker->cfg.offset_metadata_max_bytes;
-		c->off.topic = name;
-		c->off.partition = pq->partition_index;
-		c->off.offset = pq->committed_offset;
-		c->off.leader_epoch = pq->committed_leader_epoch;
-		c->off.expire_ts_ms = expire_ts_ms;
-		c->off.metadata = c->too_large ? NULL : api_strdup(req, pq->committed_metadata);
-		if (!c->too_large && pq->committed_metadata.len >= 0 && !c->off.metadata)
-			rc = -1;
+		rc = commit_cand_fill(req, &cj->cands[cj->n++], &pr->error_code, name, pq->partition_index,
+				      pq->committed_offset, pq->committed_leader_epoch,
+				      pq->committed_metadata, expire_ts_ms);
 	}
 	topic_unref(t);
 	return rc;

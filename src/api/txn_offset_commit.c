@@ -50,6 +50,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "api/commit_cands.h"
 #include "coord/coord.h"
 #include "meta/meta.h"
 #include "proto_gen.h"
@@ -60,14 +61,6 @@ typedef struct txn_offset_commit_request_txn_offset_commit_request_partition par
 typedef struct txn_offset_commit_response_txn_offset_commit_response_topic topic_resp;
 typedef struct txn_offset_commit_response_txn_offset_commit_response_partition part_resp;
 
-/* A partition that passed the topic check. */
-struct cand {
-	int16_t *err;                /* its error code in the response */
-	bool too_large;              /* metadata over offset.metadata.max.bytes */
-	bool committed;              /* handed to coord_txn_commit_offsets */
-	struct coord_offset off;     /* strings in the arena */
-};
-
 struct txn_commit_job {
 	struct coord_job job;        /* first: coord hands this pointer back */
 	struct txn_offset_commit_response *resp;
@@ -77,7 +70,7 @@ struct txn_commit_job {
 	int32_t generation_id;       /* -1 before v3 */
 	int64_t producer_id;
 	int16_t producer_epoch;
-	struct cand *cands;          /* arena; n of them */
+	struct commit_cand *cands;   /* arena; n of them */
 	size_t n;
 };
 
@@ -85,16 +78,13 @@ struct txn_commit_job {
 
 static void fail_all(struct txn_commit_job *tj, int err)
 {
-	for (size_t i = 0; i < tj->n; i++)
-		*tj->cands[i].err = (int16_t)err;
+	commit_cands_fail(tj->cands, tj->n, err);
 }
 
 static void on_committed(struct coord_job *job, int err)
 {
 	struct txn_commit_job *tj = (struct txn_commit_job *)job;
-	for (size_t i = 0; i < tj->n; i++)
-		if (tj->cands[i].committed)
-			*tj->cands[i].err = (int16_t)err;
+	commit_cands_done(tj->cands, tj->n, err);
 	coord_finish(job);
 }
 
@@ -123,21 +113,12 @@ static void run_txn_commit(struct coord_job *job)
 		coord_finish(job);
 		return;
 	}
-	struct coord_offset *offs = arena_alloc(&job->req->arena, tj->n * sizeof(*offs));
+	size_t m;
+	struct coord_offset *offs = commit_cands_take(job->req, tj->cands, tj->n, &m);
 	if (!offs) {
 		fail_all(tj, KAFKA_UNKNOWN_SERVER_ERROR);
 		coord_finish(job);
 		return;
-	}
-	size_t m = 0;
-	for (size_t i = 0; i < tj->n; i++) {
-		struct cand *c = &tj->cands[i];
-		if (c->too_large) {
-			*c->err = KAFKA_OFFSET_METADATA_TOO_LARGE;
-			continue;
-		}
-		c->committed = true;
-		offs[m++] = c->off;
 	}
 	coord_txn_commit_offsets(job, tj->group_id, tj->producer_id, tj->producer_epoch, offs, m,
 				 on_committed);
@@ -182,17 +163,9 @@ static int check_topic(struct req *req, struct txn_commit_job *tj, const topic_r
 			pr->error_code = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 			continue;
 		}
-		struct cand *c = &tj->cands[tj->n++];
-		c->err = &pr->error_code;
-		c->too_large = pq->committed_metadata.len > g_broker->cfg.offset_metadata_max_bytes;
-		c->off.topic = name;
-		c->off.partition = pq->partition_index;
-		c->off.offset = pq->committed_offset;
-		c->off.leader_epoch = pq->committed_leader_epoch;
-		c->off.expire_ts_ms = -1;
-		c->off.metadata = c->too_large ? NULL : api_strdup(req, pq->committed_metadata);
-		if (!c->too_large && pq->committed_metadata.len >= 0 && !c->off.metadata)
-			rc = -1;
+		rc = commit_cand_fill(req, &tj->cands[tj->n++], &pr->error_code, name, pq->partition_index,
+				      pq->committed_offset, pq->committed_leader_epoch,
+				      pq->committed_metadata, -1);
 	}
 	if (t)
 		topic_unref(t);
