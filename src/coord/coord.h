@@ -155,7 +155,10 @@ void coord_delete_group(struct coord_job *job, const char *group, coord_done_fn 
  * PREPARE_x record is durable; the COMPLETE_x record follows when every
  * marker is durable. Transactions left in PREPARE_x by a crash are finished
  * at start-up. Timeouts abort (with an epoch bump) every
- * transaction.abort.timed.out.transaction.cleanup.interval.ms.
+ * transaction.abort.timed.out.transaction.cleanup.interval.ms. A request
+ * that finds its id busy with a state write or markers is held until that
+ * ends (at most 1 s) instead of answering CONCURRENT_TRANSACTIONS at once
+ * (coord_txn.c, "parked").
  */
 struct tcoord;
 

@@ -177,6 +177,7 @@ static void mk_retry(void *arg)
 }
 
 static void complete_written(void *arg, int err);
+static void unpark(const char *tid);
 
 /* Every marker of the round is durable (or the round failed). */
 static void markers_finish(struct mk_run *run)
@@ -213,6 +214,7 @@ static void complete_written(void *arg, int err)
 	txn_publish(run->tid, -1);
 	log_debug("coord", "transaction %s: %s complete (%zu partitions)", run->tid,
 		  run->commit ? "commit" : "abort", run->n);
+	unpark(run->tid);
 	mk_free(run);
 }
 
@@ -306,15 +308,41 @@ static void markers_start(const char *tid, int64_t pid, int16_t epoch, bool comm
 
 /* ------------------------------------------------------------- requests */
 
+/* The requests a call can be. */
+enum call_kind { CALL_INIT, CALL_ADD, CALL_END, CALL_OWN };
+
 /* One transition in flight: a request's (job set) or the coordinator's own
- * (timeouts, expiry: job NULL). */
+ * (timeouts, expiry: job NULL, kind CALL_OWN, st given). */
 struct txn_call {
 	struct coord_job *job;
 	coord_txn_done_fn done;
 	char *tid;
 	int64_t old_pid;        /* the pid before the transition (its registry entry) */
 	struct txn_step st;     /* !st.write: the answer */
+	/* the request, to run it again after parking */
+	enum call_kind kind;
+	int64_t pid;
+	int16_t epoch;
+	int32_t timeout_ms;     /* CALL_INIT */
+	bool commit;            /* CALL_END */
+	bool fenced_ok;
+	struct txn_tp *tps;     /* CALL_ADD: in the job's arena */
+	size_t ntps;
+	int64_t parked_ms;      /* mono ms it was first parked; -1 never */
+	struct txn_call *next_parked;
 };
+
+/* Requests that found their id busy with something that ends by itself —
+ * its state write in flight, or the previous transaction's markers — wait
+ * here and run again once that id's next transition is applied, instead of
+ * answering CONCURRENT_TRANSACTIONS at once: clients back off 20-100 ms on
+ * that code, which capped back-to-back transactions over several
+ * partitions at ~40/s (librdkafka registers a transaction's partitions in
+ * more than one AddPartitionsToTxn while the first one's write waits for
+ * its fdatasync). A request waits at most PARK_MAX_MS, then gets the code. */
+#define PARK_MAX_MS 1000
+static struct txn_call *g_parked;          /* coordinator thread */
+static struct evtimer *g_park_timer;
 
 static void call_free(struct txn_call *c)
 {
@@ -329,6 +357,8 @@ static void call_answer(struct txn_call *c, int err, int64_t pid, int16_t epoch)
 	call_free(c);
 }
 
+static void unpark(const char *tid);
+
 static void call_written(void *arg, int err)
 {
 	struct txn_call *c = arg;
@@ -341,6 +371,7 @@ static void call_written(void *arg, int err)
 	call_answer(c, after.err, after.pid, after.epoch);
 	if (after.markers)
 		markers_start(tid, after.pid, after.epoch, after.commit);
+	unpark(tid);
 	free(tid);
 }
 
@@ -350,7 +381,8 @@ static void call_now(void *arg)
 	call_answer(c, c->st.err, c->st.pid, c->st.epoch);
 }
 
-static struct txn_call *call_new(struct coord_job *job, const char *tid, coord_txn_done_fn done)
+static struct txn_call *call_new(struct coord_job *job, const char *tid, coord_txn_done_fn done,
+				 enum call_kind kind)
 {
 	struct txn_call *c = calloc(1, sizeof(*c));
 	if (c && !(c->tid = strdup(tid))) {
@@ -364,23 +396,123 @@ static struct txn_call *call_new(struct coord_job *job, const char *tid, coord_t
 	}
 	c->job = job;
 	c->done = done;
+	c->kind = kind;
+	c->parked_ms = -1;
 	bool pending;
 	const struct txn_rec *r = tcoord_find(g_txn.tc, tid, &pending);
 	c->old_pid = r ? r->pid : -1;
 	return c;
 }
 
-/* Carries out a step: write and answer later, or answer (later) now. */
+/* Asks the state machines (again, after parking) what the request leads to. */
+static void call_decide(struct txn_call *c)
+{
+	bool pending;
+	const struct txn_rec *r = tcoord_find(g_txn.tc, c->tid, &pending);
+	c->old_pid = r ? r->pid : -1;
+	int64_t now = clock_wall_ms();
+	switch (c->kind) {
+	case CALL_INIT:
+		tcoord_init_pid(g_txn.tc, c->tid, c->timeout_ms, c->pid, c->epoch, c->fenced_ok, now, &c->st);
+		break;
+	case CALL_ADD:
+		tcoord_add_partitions(g_txn.tc, c->tid, c->pid, c->epoch, c->tps, c->ntps, c->fenced_ok, now,
+				      &c->st);
+		break;
+	case CALL_END:
+		tcoord_end_txn(g_txn.tc, c->tid, c->pid, c->epoch, c->commit, c->fenced_ok, now, &c->st);
+		break;
+	case CALL_OWN:
+		break;
+	}
+}
+
+/* Is tid busy with something that ends without a request: a write in
+ * flight, or markers (PREPARE_x)? */
+static bool busy_by_itself(const char *tid)
+{
+	bool pending;
+	const struct txn_rec *r = tcoord_find(g_txn.tc, tid, &pending);
+	return r && (pending || r->state == TXN_PREPARE_COMMIT || r->state == TXN_PREPARE_ABORT);
+}
+
+static void park_sweep(void *arg);
+
+static bool park(struct txn_call *c)
+{
+	int64_t now = clock_mono_ms();
+	if (g_txn.closed || !c->job || c->st.write || c->st.err != KAFKA_CONCURRENT_TRANSACTIONS ||
+	    !busy_by_itself(c->tid) || (c->parked_ms >= 0 && now - c->parked_ms >= PARK_MAX_MS))
+		return false;
+	if (!g_park_timer &&
+	    !(g_park_timer = evtimer_add(g_coord.loop, now + PARK_MAX_MS / 4, park_sweep, NULL)))
+		return false;
+	if (c->parked_ms < 0)
+		c->parked_ms = now;
+	c->next_parked = g_parked;
+	g_parked = c;
+	return true;
+}
+
+/* Carries out a step: write and answer later, park, or answer (later) now. */
 static void call_go(struct txn_call *c)
 {
 	if (c->st.write) {
 		txn_write(c->tid, c->st.rec, call_written, c);
 		return;
 	}
+	if (park(c))
+		return;
 	if (evloop_post(g_coord.loop, call_now, c) != 0) {
 		log_warn("coord", "coordinator stopping: transactional request unanswered");
 		call_free(c);
 	}
+}
+
+/* Takes the parked calls matching (tid, or all when NULL; overdue only
+ * when overdue) off the list, in parking order. */
+static struct txn_call *unpark_take(const char *tid, bool overdue)
+{
+	struct txn_call *taken = NULL, **pp = &g_parked;
+	int64_t now = clock_mono_ms();
+	while (*pp) {
+		struct txn_call *c = *pp;
+		bool match = (!tid || strcmp(c->tid, tid) == 0) &&
+			     (!overdue || now - c->parked_ms >= PARK_MAX_MS);
+		if (!match) {
+			pp = &c->next_parked;
+			continue;
+		}
+		*pp = c->next_parked;
+		/* The list is newest first; prepending makes taken oldest first. */
+		c->next_parked = taken;
+		taken = c;
+	}
+	return taken;
+}
+
+/* tid's transition was applied: its parked requests run again. */
+static void unpark(const char *tid)
+{
+	struct txn_call *c = unpark_take(tid, false);
+	while (c) {
+		struct txn_call *next = c->next_parked;
+		call_decide(c);
+		call_go(c);
+		c = next;
+	}
+}
+
+static void park_sweep(void *arg)
+{
+	(void)arg;
+	g_park_timer = NULL;
+	for (struct txn_call *c = unpark_take(NULL, true), *next; c; c = next) {
+		next = c->next_parked;
+		call_go(c);   /* overdue: park() refuses, the code goes out */
+	}
+	if (g_parked && !g_txn.closed)
+		g_park_timer = evtimer_add(g_coord.loop, clock_mono_ms() + PARK_MAX_MS / 4, park_sweep, NULL);
 }
 
 /* Out of memory for the call itself: answer through a minimal post. */
@@ -406,12 +538,16 @@ static void call_oom(struct coord_job *job, coord_txn_done_fn done)
 void coord_txn_init_pid(struct coord_job *job, const char *tid, int32_t timeout_ms, int64_t pid,
 			int16_t epoch, bool fenced_ok, coord_txn_done_fn done)
 {
-	struct txn_call *c = call_new(job, tid, done);
+	struct txn_call *c = call_new(job, tid, done, CALL_INIT);
 	if (!c) {
 		call_oom(job, done);
 		return;
 	}
-	tcoord_init_pid(g_txn.tc, tid, timeout_ms, pid, epoch, fenced_ok, clock_wall_ms(), &c->st);
+	c->timeout_ms = timeout_ms;
+	c->pid = pid;
+	c->epoch = epoch;
+	c->fenced_ok = fenced_ok;
+	call_decide(c);
 	call_go(c);
 }
 
@@ -419,7 +555,7 @@ void coord_txn_add_partitions(struct coord_job *job, const char *tid, int64_t pi
 			      const struct coord_tp *tps, size_t n, bool fenced_ok,
 			      coord_txn_done_fn done)
 {
-	struct txn_call *c = call_new(job, tid, done);
+	struct txn_call *c = call_new(job, tid, done, CALL_ADD);
 	struct txn_tp *v = c ? arena_alloc(&job->req->arena, (n ? n : 1) * sizeof(*v)) : NULL;
 	if (!v) {
 		if (c)
@@ -429,19 +565,28 @@ void coord_txn_add_partitions(struct coord_job *job, const char *tid, int64_t pi
 	}
 	for (size_t i = 0; i < n; i++)
 		v[i] = (struct txn_tp){ (char *)tps[i].topic, tps[i].partition };
-	tcoord_add_partitions(g_txn.tc, tid, pid, epoch, v, n, fenced_ok, clock_wall_ms(), &c->st);
+	c->pid = pid;
+	c->epoch = epoch;
+	c->fenced_ok = fenced_ok;
+	c->tps = v;
+	c->ntps = n;
+	call_decide(c);
 	call_go(c);
 }
 
 void coord_txn_end(struct coord_job *job, const char *tid, int64_t pid, int16_t epoch, bool commit,
 		   bool fenced_ok, coord_txn_done_fn done)
 {
-	struct txn_call *c = call_new(job, tid, done);
+	struct txn_call *c = call_new(job, tid, done, CALL_END);
 	if (!c) {
 		call_oom(job, done);
 		return;
 	}
-	tcoord_end_txn(g_txn.tc, tid, pid, epoch, commit, fenced_ok, clock_wall_ms(), &c->st);
+	c->pid = pid;
+	c->epoch = epoch;
+	c->commit = commit;
+	c->fenced_ok = fenced_ok;
+	call_decide(c);
 	call_go(c);
 }
 
@@ -470,7 +615,7 @@ static void on_abort_tick(void *arg)
 	int64_t now = clock_wall_ms();
 	while (tcoord_next_timeout(g_txn.tc, now, &tid, &st)) {
 		log_info("coord", "transaction %s timed out: aborting it", tid);
-		struct txn_call *c = call_new(NULL, tid, NULL);
+		struct txn_call *c = call_new(NULL, tid, NULL, CALL_OWN);
 		if (!c)
 			break;
 		c->st = st;
@@ -489,7 +634,7 @@ static void on_expire_tick(void *arg)
 	int64_t now = clock_wall_ms();
 	while (tcoord_next_expired(g_txn.tc, now, g_broker->cfg.transactional_id_expiration_ms, &tid, &st)) {
 		log_info("coord", "transactional id %s expired", tid);
-		struct txn_call *c = call_new(NULL, tid, NULL);
+		struct txn_call *c = call_new(NULL, tid, NULL, CALL_OWN);
 		if (!c)
 			break;
 		c->st = st;
@@ -625,6 +770,14 @@ void coord_txn_resume(void)
 void coord_txn_stop(void)
 {
 	g_txn.closed = true;
+	/* Parked requests answer now (CONCURRENT_TRANSACTIONS: retriable). */
+	for (struct txn_call *c = unpark_take(NULL, false), *next; c; c = next) {
+		next = c->next_parked;
+		call_answer(c, c->st.err, c->st.pid, c->st.epoch);
+	}
+	if (g_park_timer)
+		evtimer_cancel(g_coord.loop, g_park_timer);
+	g_park_timer = NULL;
 	if (g_txn.abort_timer)
 		evtimer_cancel(g_coord.loop, g_txn.abort_timer);
 	if (g_txn.expire_timer)

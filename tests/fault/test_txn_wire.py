@@ -556,7 +556,13 @@ def test_fencing_by_a_second_instance(module_broker, topic_name, v):
         b.close()
 
 
-def test_concurrent_transactions_while_prepare(module_broker, topic_name):
+def test_requests_wait_for_the_previous_transaction(module_broker, topic_name):
+    """Requests pipelined behind an EndTxn find the id busy (its
+    PREPARE_COMMIT write, then the markers): the coordinator holds them and
+    answers once the commit is complete (coord_txn.c, "parked"), with the
+    real outcome, instead of CONCURRENT_TRANSACTIONS. Only InitProducerId
+    still answers CONCURRENT_TRANSACTIONS: it fences the next transaction
+    and aborts it first."""
     topic = topic_name()
     module_broker.create_topic(topic, partitions=8)
     port = module_broker.port
@@ -569,8 +575,6 @@ def test_concurrent_transactions_while_prepare(module_broker, topic_name):
         # (this also makes sure __consumer_offsets exists: creating it would
         # hold the pipelined AddOffsetsToTxn below on the loop)
         assert t.add_offsets("g") == NONE
-        # pipelined behind the EndTxn: their coordinator jobs run while its
-        # PREPARE_COMMIT write (and then the markers) are in flight
         v = 3
         reqs = [(API_END_TXN, end_txn_body(v, t.tid, t.pid, t.epoch, True)),
                 (API_END_TXN, end_txn_body(v, t.tid, t.pid, t.epoch, True)),
@@ -589,15 +593,20 @@ def test_concurrent_transactions_while_prepare(module_broker, topic_name):
             r.skip_tags()
             answers.append(r.rest())
         assert parse_code(answers[0], v) == NONE
-        assert parse_code(answers[1], v) == CONCURRENT_TRANSACTIONS
-        assert parse_add_partitions(answers[2], v) == [(topic, 0, CONCURRENT_TRANSACTIONS)]
-        assert parse_code(answers[3], v) == CONCURRENT_TRANSACTIONS
+        # the retry of the commit waits for it to complete: NONE, not CONCURRENT
+        assert parse_code(answers[1], v) == NONE
+        # the next transaction starts once the commit is complete
+        assert parse_add_partitions(answers[2], v) == [(topic, 0, NONE)]
+        assert parse_code(answers[3], v) == NONE
+        # a new instance fences that transaction: it is aborted first
         assert kwire.parse_init_producer_id(answers[4], 4) == (0, CONCURRENT_TRANSACTIONS, -1, -1)
-        # the commit completes: every partition's LSO passes its marker
-        wait_for(lambda: offsets(port, topic, range(8), True) == {p: 2 for p in range(8)},
-                 "all LSOs at 2")
-        wait_for(lambda: describe(port, [t.tid])[0]["state"] == "CompleteCommit", "CompleteCommit")
-        assert t.end(True, v) == NONE   # a retry of the completed commit
+        # the commit's markers at offset 1 everywhere; the fenced transaction's
+        # ABORT marker at 2 in partition 0, the only one it added
+        want = {p: 2 for p in range(8)}
+        want[0] = 3
+        wait_for(lambda: offsets(port, topic, range(8), True) == want, "LSOs past the markers")
+        wait_for(lambda: describe(port, [t.tid])[0]["state"] == "CompleteAbort", "CompleteAbort")
+        assert t.end(True, v) == PRODUCER_FENCED   # the old epoch is fenced
     finally:
         t.close()
 
