@@ -88,7 +88,6 @@ enum {
 	 * rebalance and session timeouts; v0: session timeout plus the int32
 	 * length of subscription). Bounds a member count by what remains. */
 	MEMBER_MIN_BYTES = 8,
-	TAG_MIN_BYTES = 2, /* uvarint tag + uvarint size */
 };
 
 /* ============================================================== encoders */
@@ -254,18 +253,8 @@ static int32_t get_count(struct grd *g, size_t min_each)
 /* Skips a tagged-field section (flexible versions only). */
 static void skip_tags(struct grd *g)
 {
-	if (!g->flex)
-		return;
-	uint32_t n = rd_uvarint(&g->r);
-	if (n > rd_left(&g->r) / TAG_MIN_BYTES) {
-		grd_fail(g);
-		return;
-	}
-	for (uint32_t i = 0; i < n && g->r.err == RD_OK; i++) {
-		(void)rd_uvarint(&g->r); /* tag: none is known to us */
-		uint32_t size = rd_uvarint(&g->r);
-		(void)rd_take(&g->r, size);
-	}
+	if (g->flex)
+		rd_kafka_skip_tags(&g->r);
 }
 
 int gmsg_decode_key(const uint8_t *p, size_t n, struct arena *a, struct gmsg_key *out)

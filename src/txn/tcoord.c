@@ -148,7 +148,7 @@ void txn_rec_fini(struct txn_rec *r)
 	r->ntps = 0;
 }
 
-static int tp_cmp(const void *a, const void *b)
+int txn_tp_cmp(const void *a, const void *b)
 {
 	const struct txn_tp *x = a, *y = b;
 	int c = strcmp(x->topic, y->topic);
@@ -185,15 +185,14 @@ static int rec_copy(struct txn_rec *dst, const struct txn_rec *src)
 	return 0;
 }
 
-/* Sorts and deduplicates tps[0..*n) in place (invariant 1). */
-static void tps_normalize(struct txn_tp *tps, size_t *n)
+void txn_tps_normalize(struct txn_tp *tps, size_t *n)
 {
 	if (*n == 0)
 		return;
-	qsort(tps, *n, sizeof(*tps), tp_cmp);
+	qsort(tps, *n, sizeof(*tps), txn_tp_cmp);
 	size_t k = 1;
 	for (size_t i = 1; i < *n; i++) {
-		if (tp_cmp(&tps[i], &tps[k - 1]) == 0)
+		if (txn_tp_cmp(&tps[i], &tps[k - 1]) == 0)
 			free(tps[i].topic);
 		else
 			tps[k++] = tps[i];
@@ -203,7 +202,7 @@ static void tps_normalize(struct txn_tp *tps, size_t *n)
 
 static bool tps_has(const struct txn_rec *r, const struct txn_tp *tp)
 {
-	return r->ntps > 0 && bsearch(tp, r->tps, r->ntps, sizeof(*tp), tp_cmp) != NULL;
+	return r->ntps > 0 && bsearch(tp, r->tps, r->ntps, sizeof(*tp), txn_tp_cmp) != NULL;
 }
 
 /* ============================================================ the map */
@@ -506,7 +505,7 @@ static int pend_union(struct tentry *e, const struct txn_tp *tps, size_t n, int6
 		}
 		k++;
 	}
-	tps_normalize(u, &k);
+	txn_tps_normalize(u, &k);
 	e->pend = e->cur;
 	e->pend.tps = u;
 	e->pend.ntps = k;
@@ -715,7 +714,7 @@ int tcoord_load(struct tcoord *tc, const char *tid, const struct txn_rec *rec)
 	struct txn_rec copy;
 	if (rec_copy(&copy, rec) != 0)
 		return -1;
-	tps_normalize(copy.tps, &copy.ntps);
+	txn_tps_normalize(copy.tps, &copy.ntps);
 	if (copy.state == TXN_PREPARE_EPOCH_FENCE)
 		copy.state = TXN_ONGOING; /* never stored by Kafka: see the note */
 	struct tentry *e = entry_find(tc, tid);

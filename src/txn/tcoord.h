@@ -223,4 +223,9 @@ void tcoord_foreach(const struct tcoord *tc,
 
 /* Frees a record's partitions (for records built by tmsg_decode_value). */
 void txn_rec_fini(struct txn_rec *r);
+/* qsort/bsearch order of partitions: topic (strcmp), then partition. */
+int txn_tp_cmp(const void *a, const void *b);
+/* Sorts tps[0..*n) and drops repeats (freeing their topic strings), in
+ * place: the form every txn_rec keeps. */
+void txn_tps_normalize(struct txn_tp *tps, size_t *n);
 #endif

@@ -63,7 +63,6 @@ enum {
 	/* Fewest bytes a PartitionsSchema takes: a string length and an
 	 * array count (classic: 2 + 4; compact: 1 + 1 + 1 tag count). */
 	TOPIC_MIN_BYTES = 3,
-	TAG_MIN_BYTES = 2, /* uvarint tag + uvarint size */
 };
 
 /* ============================================================== encoders */
@@ -179,18 +178,8 @@ static int64_t get_count(struct trd *t, bool nullable, size_t min_each)
 
 static void skip_tags(struct trd *t)
 {
-	if (!t->flex)
-		return;
-	uint32_t n = rd_uvarint(&t->r);
-	if (n > rd_left(&t->r) / TAG_MIN_BYTES) {
-		trd_fail(t);
-		return;
-	}
-	for (uint32_t i = 0; i < n && t->r.err == RD_OK; i++) {
-		(void)rd_uvarint(&t->r); /* PreviousProducerId, NextProducerId, ...: unused */
-		uint32_t size = rd_uvarint(&t->r);
-		(void)rd_take(&t->r, size);
-	}
+	if (t->flex)
+		rd_kafka_skip_tags(&t->r);
 }
 
 char *tmsg_decode_key(const uint8_t *p, size_t n)
@@ -235,31 +224,6 @@ static void get_topic(struct trd *t, struct txn_rec *r)
 	skip_tags(t);
 }
 
-static int tp_cmp(const void *a, const void *b)
-{
-	const struct txn_tp *x = a, *y = b;
-	int c = strcmp(x->topic, y->topic);
-	if (c != 0)
-		return c;
-	return (x->partition > y->partition) - (x->partition < y->partition);
-}
-
-/* Sorts and merges duplicates (tmsg.h: sorted and unique). */
-static void tps_normalize(struct txn_rec *r)
-{
-	if (r->ntps < 2)
-		return;
-	qsort(r->tps, r->ntps, sizeof(*r->tps), tp_cmp);
-	size_t k = 1;
-	for (size_t i = 1; i < r->ntps; i++) {
-		if (tp_cmp(&r->tps[i], &r->tps[k - 1]) == 0)
-			free(r->tps[i].topic);
-		else
-			r->tps[k++] = r->tps[i];
-	}
-	r->ntps = k;
-}
-
 int tmsg_decode_value(const uint8_t *p, size_t n, struct txn_rec *r)
 {
 	struct trd t = { rd_make(p, n), false };
@@ -286,7 +250,7 @@ int tmsg_decode_value(const uint8_t *p, size_t n, struct txn_rec *r)
 		*r = (struct txn_rec){ .start_ms = -1 };
 		return -1;
 	}
-	tps_normalize(r);
+	txn_tps_normalize(r->tps, &r->ntps);
 	return 0;
 }
 

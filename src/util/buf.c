@@ -431,3 +431,17 @@ int64_t rd_kafka_len(struct rd *r, bool flex, bool wide)
 		return -2;
 	return len;
 }
+
+void rd_kafka_skip_tags(struct rd *r)
+{
+	uint32_t n = rd_uvarint(r);
+	if (n > rd_left(r) / 2) {   /* each field takes at least a tag and a size byte */
+		r->err = RD_ERR;
+		return;
+	}
+	for (uint32_t i = 0; i < n && r->err == RD_OK; i++) {
+		(void)rd_uvarint(r);    /* the tag: none of these records' tags is used */
+		uint32_t size = rd_uvarint(r);
+		(void)rd_take(r, size);
+	}
+}

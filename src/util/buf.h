@@ -58,6 +58,10 @@ int64_t  rd_varlong(struct rd *r);
  * else int32 (wide: arrays, bytes) or int16 (strings). Returns -1 for null,
  * else the length (>= 0); -2 after a failure or a classic length below -1. */
 int64_t  rd_kafka_len(struct rd *r, bool flex, bool wide);
+/* Skips a tagged-field section of a flexible version (uvarint count, then
+ * per field uvarint tag, uvarint size, bytes); a count the rest of the
+ * input cannot hold sets err. */
+void     rd_kafka_skip_tags(struct rd *r);
 /* Returns a pointer to n bytes in place and advances, or NULL (and err). */
 const uint8_t *rd_take(struct rd *r, size_t n);
 /* Splits off the next n bytes as a sub-reader (err on short input). */
