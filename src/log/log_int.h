@@ -90,6 +90,8 @@ bool index_last(const struct index *ix, struct index_entry *out);
  * reference while the segment is in its list; every read slice holds one
  * more (struct fileref): the files are closed and the memory freed when the
  * last reference goes, so a sendfile in flight survives deletion. */
+enum { SEG_RECENT = 32 };
+
 struct segment {
 	struct fileref ref;         /* ref.fd: the .log, owned */
 	int64_t base_offset;
@@ -104,6 +106,17 @@ struct segment {
 	atomic_int txn_fd;          /* its .txnindex, owned, open once an aborted entry was
 				     * appended (txnlog.c, under the plog mutex); -1 none.
 				     * segment_sync syncs it with the .log */
+	/* Where the last SEG_RECENT batches appended here start (plog.c): a
+	 * consumer at the tail fetches from the end of its last fetch, a
+	 * batch boundary appended a moment ago, so plog_read finds it here
+	 * instead of reading the file from the index entry before it.
+	 * Entries are exact and a segment's bytes never change under them
+	 * (the cleaner writes new segments), so they need no invalidation.
+	 * plog mutex. */
+	int64_t recent_base[SEG_RECENT];
+	uint64_t recent_pos[SEG_RECENT];
+	unsigned recent_next;       /* slot of the next entry */
+	unsigned recent_n;          /* valid entries, <= SEG_RECENT */
 };
 
 /* Incremental reader over a segment's .log with read-ahead. Not shared:

@@ -372,6 +372,49 @@ static void plog_assign(struct plog *pl, uint8_t *p, size_t n, int64_t now_ms)
 	}
 }
 
+/* Notes where a batch starts (struct segment, recent_*). mu. */
+static void plog_remember(struct segment *seg, int64_t base, uint64_t pos)
+{
+	seg->recent_base[seg->recent_next] = base;
+	seg->recent_pos[seg->recent_next] = pos;
+	seg->recent_next = (seg->recent_next + 1) % SEG_RECENT;
+	if (seg->recent_n < SEG_RECENT)
+		seg->recent_n++;
+}
+
+/* Is a batch starting at offset among those appended lately? mu. */
+static bool plog_recent(const struct segment *seg, int64_t offset, uint64_t *pos)
+{
+	for (unsigned i = 0; i < seg->recent_n; i++) {
+		if (seg->recent_base[i] == offset) {
+			*pos = seg->recent_pos[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Where a read in one segment must end, when known without reading. */
+struct read_end {
+	uint64_t pos;               /* file position; 0: not known */
+	int64_t next;               /* the offset there */
+};
+
+/* The log end, if the read may go there (this segment's end when it is
+ * the active one, both read under mu), or max_offset where a recent batch
+ * starts (a high watermark or LSO the caller read a moment before an
+ * append). mu. */
+static struct read_end plog_known_end(const struct plog *pl, const struct segment *seg,
+				      int64_t max_offset, int64_t leo)
+{
+	struct read_end re = { 0, max_offset };
+	if (max_offset >= leo && seg == plog_active(pl))
+		re = (struct read_end){ seg->size, leo };
+	else if (!plog_recent(seg, max_offset, &re.pos))
+		re.pos = 0;
+	return re;
+}
+
 /* Writes the set into the active segment and indexes it. mu. */
 static int plog_write(struct plog *pl, struct segment *seg, const uint8_t *p, size_t n)
 {
@@ -392,6 +435,7 @@ static int plog_write(struct plog *pl, struct segment *seg, const uint8_t *p, si
 	uint64_t pos = seg->size;
 	for (size_t off = 0; off < n; off += batch_total_size(&h)) {
 		batch_parse_header(p + off, n - off, &h);
+		plog_remember(seg, h.base_offset, pos + off);
 		if (segment_track(seg, &h, pos + off, pl->cfg.index_interval_bytes, true) != 0) {
 			segment_name(name, sizeof name, seg->base_offset, ".index");
 			plog__fail(pl, "index write", name, errno);
@@ -520,7 +564,7 @@ int plog_append(struct plog *pl, uint8_t *batches, size_t n, int64_t now_ms,
  * segment ends before offset, or KAFKA_KAFKA_STORAGE_ERROR. */
 static int plog_read_segment(struct plog *pl, struct segment *seg, uint64_t pos, uint64_t end,
 			     int64_t offset, int64_t max_offset, size_t max_bytes, bool min_one,
-			     struct plog_slice *out)
+			     struct read_end known, struct plog_slice *out)
 {
 	struct segment_reader r;
 	struct batch_hdr h;
@@ -539,6 +583,12 @@ static int plog_read_segment(struct plog *pl, struct segment *seg, uint64_t pos,
 	}
 	uint64_t first = pos, total = 0;
 	int64_t next = offset;
+	if (known.pos > first && known.pos - first <= max_bytes && batch_last_offset(&h) < max_offset) {
+		/* Every batch from here to the known end fits: no more reading. */
+		total = known.pos - first;
+		next = known.next;
+		rc = 0;
+	}
 	while (rc == 1 && batch_last_offset(&h) < max_offset &&
 	       (total + batch_total_size(&h) <= max_bytes || (total == 0 && min_one))) {
 		total += batch_total_size(&h);
@@ -572,13 +622,25 @@ int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_by
 			return KAFKA_NONE;
 		}
 		struct segment *seg = pl->segs[i];
-		struct index_entry e;
-		uint64_t pos = index_floor(&seg->oidx, offset, false, &e) ? (uint64_t)e.val : 0;
-		uint64_t end = seg->size;
+		struct read_end known = plog_known_end(pl, seg, max_offset, leo);
+		uint64_t pos;
 		fileref_ref(&seg->ref);
+		if (known.pos > 0 && plog_recent(seg, offset, &pos) && known.pos > pos &&
+		    known.pos - pos <= max_bytes) {
+			/* The common tail fetch, from a batch appended lately:
+			 * nothing to read from the file. */
+			pthread_mutex_unlock(&pl->mu);
+			*out = (struct plog_slice){ .file = &seg->ref, .pos = pos,
+						    .len = known.pos - pos, .next_offset = known.next };
+			return KAFKA_NONE;
+		}
+		struct index_entry e;
+		pos = index_floor(&seg->oidx, offset, false, &e) ? (uint64_t)e.val : 0;
+		uint64_t end = seg->size;
 		pthread_mutex_unlock(&pl->mu);
 
-		int rc = plog_read_segment(pl, seg, pos, end, offset, max_offset, max_bytes, min_one, out);
+		int rc = plog_read_segment(pl, seg, pos, end, offset, max_offset, max_bytes, min_one,
+					   known, out);
 		if (rc == 1 && out->len > 0) {
 			out->file = &seg->ref;  /* the caller now owns this reference */
 			return KAFKA_NONE;

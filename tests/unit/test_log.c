@@ -180,6 +180,96 @@ TEST(read_max_bytes_and_min_one)
 	fx_done();
 }
 
+/* The model of a read: batches in file order with their segment. */
+struct rd_batch { int64_t base, last, seg; uint64_t pos, len; };
+
+static void model_read(const struct rd_batch *b, int nb, int64_t offset, int64_t max_offset,
+		       size_t max_bytes, bool min_one, struct plog_slice *want)
+{
+	int k = 0;
+	while (k < nb && b[k].last < offset)
+		k++;
+	*want = (struct plog_slice){ .next_offset = offset };
+	for (int i = k; i < nb && b[i].seg == b[k].seg && b[i].last < max_offset; i++) {
+		if (want->len + b[i].len > max_bytes && !(want->len == 0 && min_one))
+			break;
+		if (want->len == 0)
+			want->pos = b[i].pos;
+		want->len += b[i].len;
+		want->next_offset = b[i].last + 1;
+	}
+}
+
+/* Every offset, with and without the high watermark and byte limits,
+ * across rolls: the reads that find their start among the recently
+ * appended batches (and the tail fetch that reads nothing from the file)
+ * give what the index-and-scan path gives, which this model spells out. */
+TEST(read_matches_model_at_every_offset)
+{
+	fx_mkdir();
+	struct plog_config cfg = fx_cfg();
+	cfg.segment_bytes = 3000;
+	cfg.index_interval_bytes = 500;
+	struct logdir *ld = fx_open_dir();
+	struct plog *pl = fx_open_plog(ld, "model", &cfg);
+	static struct rd_batch b[160];
+	int nb = 0;
+	uint64_t seed = 12345;
+	for (; nb < 160; nb++) {
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		int n = 1 + (int)((seed >> 33) % 6);
+		size_t len = batch_size(n, nb % 3 ? "x" : "longer-tag");
+		int64_t base = fx_append(pl, n, 1000 + nb, nb % 3 ? "x" : "longer-tag");
+		int64_t seg = pl->segs[pl->nsegs - 1]->base_offset;
+		uint64_t pos = nb > 0 && b[nb - 1].seg == seg ? b[nb - 1].pos + b[nb - 1].len : 0;
+		b[nb] = (struct rd_batch){ base, base + n - 1, seg, pos, len };
+		/* Read at the tail after every append too: the common case. */
+		struct plog_slice sl, want;
+		int64_t leo = plog_end_offset(pl);
+		/* Bound by the log end, and by the end before this append (a
+		 * high watermark read just before it). */
+		for (int j = nb; j >= 0 && j > nb - 3; j--) {
+			for (int k = 0; k < 2; k++) {
+				int64_t max_offset = k ? b[nb].base : leo;
+				model_read(b, nb + 1, b[j].base, max_offset, 1 << 20, true, &want);
+				CHECK_EQ(plog_read(pl, b[j].base, max_offset, 1 << 20, true, &sl),
+					 KAFKA_NONE);
+				CHECK_EQ(sl.len, want.len);
+				if (want.len > 0)
+					CHECK_EQ(sl.pos, want.pos);
+				CHECK_EQ(sl.next_offset, want.next_offset);
+				if (sl.file)
+					fileref_unref(sl.file);
+			}
+		}
+	}
+	CHECK(pl->nsegs >= 4);
+	int64_t leo = plog_end_offset(pl);
+	size_t limits[] = { 1 << 20, 700, 50 };
+	for (int64_t off = 0; off < leo; off++) {
+		for (int m = 0; m < 3; m++) {
+			int64_t max_offset = m == 0 ? leo : m == 1 ? leo - 4 : b[nb - 2].base;
+			for (size_t l = 0; l < 3; l++) {
+				for (int one = 0; one < 2; one++) {
+					struct plog_slice sl, want;
+					model_read(b, nb, off, max_offset, limits[l], one, &want);
+					CHECK_EQ(plog_read(pl, off, max_offset, limits[l], one, &sl),
+						 KAFKA_NONE);
+					if (want.len > 0)  /* else pos says nothing */
+						CHECK_EQ(sl.pos, want.pos);
+					CHECK_EQ(sl.len, want.len);
+					CHECK_EQ(sl.next_offset, want.next_offset);
+					CHECK_EQ(sl.file == NULL, want.len == 0);
+					if (sl.file)
+						fileref_unref(sl.file);
+				}
+			}
+		}
+	}
+	logdir_close(ld);
+	fx_done();
+}
+
 TEST(read_offset_out_of_range)
 {
 	fx_mkdir();

@@ -7,7 +7,7 @@
  * request body and answers [size][correlation id][payload]:
  *   'E' echo now (payload = "echo"+arg)   'P' answer after arg ms (evtimer)
  *   'N' no response                       'C' close the connection
- *   'F' header + a file range + trailer   'B' arg bytes of pattern
+ *   'F' header + a file range + trailer   'G' header + a file range   'B' arg bytes of pattern
  *   'D' park as a delayed op until arg ms (expires at shutdown)
  */
 #include <arpa/inet.h>
@@ -252,12 +252,15 @@ static void on_parked_timer(void *arg)
 #define FILE_OFF 1000
 #define FILE_LEN 200000
 
-static void respond_file(struct req *req)
+/* With a trailer the response is corked; with the file piece last, the
+ * header goes with MSG_MORE (conn.c): both must arrive whole. */
+static void respond_file(struct req *req, bool trailer)
 {
 	size_t m = resp_begin(req);
 	wbuf_bytes(&req->out, "HEAD", 4);
 	wbuf_file(&req->out, &test_file, FILE_OFF, FILE_LEN);
-	wbuf_bytes(&req->out, "END!", 4);
+	if (trailer)
+		wbuf_bytes(&req->out, "END!", 4);
 	resp_end(req, m);
 }
 
@@ -308,7 +311,8 @@ void api_dispatch(struct req *req)
 	case 'P': CHECK(evtimer_add(req->loop, evloop_now(req->loop) + arg, on_parked_timer, req)); break;
 	case 'N': fake_finish(req); req->done(req, REQ_NO_RESPONSE); break;
 	case 'C': fake_finish(req); req->done(req, REQ_CLOSE); break;
-	case 'F': respond_file(req); break;
+	case 'F': respond_file(req, true); break;
+	case 'G': respond_file(req, false); break;
 	case 'B': respond_big(req, arg); break;
 	case 'D':
 		fo = arena_alloc(&req->arena, sizeof(*fo));
@@ -588,6 +592,8 @@ TEST(file_piece_sent_with_sendfile_intact)
 	send_req(fd, 1, 'E', 0);
 	send_req(fd, 2, 'F', 0);
 	send_req(fd, 3, 'E', 0);
+	send_req(fd, 4, 'G', 0);
+	send_req(fd, 5, 'E', 0);
 	CHECK_EQ(read_corr(fd), 1);
 	uint8_t *b = NULL;
 	long n = read_resp(fd, &b);
@@ -598,6 +604,13 @@ TEST(file_piece_sent_with_sendfile_intact)
 	CHECK(memcmp(b + 8 + FILE_LEN, "END!", 4) == 0);
 	free(b);
 	CHECK_EQ(read_corr(fd), 3);
+	n = read_resp(fd, &b);
+	CHECK_EQ(n, 4 + 4 + FILE_LEN);
+	CHECK_EQ(get32(b), 4);
+	CHECK(memcmp(b + 4, "HEAD", 4) == 0);
+	CHECK(memcmp(b + 8, data + FILE_OFF, FILE_LEN) == 0);
+	free(b);
+	CHECK_EQ(read_corr(fd), 5);
 	close(fd);
 	stop_net();
 	/* the response's reference was dropped; ours is the last */

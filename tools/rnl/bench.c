@@ -46,6 +46,9 @@ static const char bench_usage[] =
 	"  -z, --compression C    none, gzip, snappy, lz4, zstd (default none)\n"
 	"      --keys K           none (default), seq (0,1,2,...), random:N (0..N-1)\n"
 	"      --rate N           records per second (e2e: required; produce: a cap)\n"
+	"      --tick-us US       with --rate: the sender sleeps until US after a record\n"
+	"                         is due, then sends all records due (default 250;\n"
+	"                         0: one wake-up per record); latency counts from due\n"
 	"      --from WHERE       consume: beginning (default) or end\n"
 	"      --prefill N        consume: produce N records first (not measured)\n"
 	"      --broker-pid PID   report this broker process's CPU and RSS (default:\n"
@@ -85,6 +88,12 @@ void bench_wait_until(rd_kafka_t *rk, int64_t until)
 		ts.tv_nsec = until % NS_PER_S;
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 	}
+}
+
+void bench_pace(rd_kafka_t *rk, const bench_args_t *a, int64_t due)
+{
+	if (due > bench_now())
+		bench_wait_until(rk, due + (int64_t)a->tick_us * 1000);
 }
 
 int64_t bench_intended(const bench_args_t *a, int64_t t0, int64_t seq)
@@ -377,6 +386,7 @@ enum {
 	OPT_BATCH,
 	OPT_KEYS,
 	OPT_RATE,
+	OPT_TICK,
 	OPT_FROM,
 	OPT_PREFILL,
 	OPT_BROKER_PID,
@@ -458,6 +468,8 @@ static bool bench_option(bench_args_t *a, int c, const char *arg)
 		return parse_keys(a, arg);
 	case OPT_RATE:
 		return parse_double("--rate", arg, 0.001, 1e9, &a->rate);
+	case OPT_TICK:
+		return rnl_parse_int("--tick-us", arg, 0, 1000000, &a->tick_us);
 	case OPT_FROM:
 		a->from_end = strcmp(arg, "end") == 0;
 		return one_of("--from", arg, froms);
@@ -536,6 +548,7 @@ static int bench_parse(rnl_ctx_t *ctx, int argc, char **argv, bench_args_t *a)
 		{ "compression", required_argument, NULL, 'z' },
 		{ "keys", required_argument, NULL, OPT_KEYS },
 		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "tick-us", required_argument, NULL, OPT_TICK },
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "prefill", required_argument, NULL, OPT_PREFILL },
 		{ "broker-pid", required_argument, NULL, OPT_BROKER_PID },
@@ -579,7 +592,7 @@ static int bench_run_mode(rnl_ctx_t *ctx, size_t m, int argc, char **argv)
 	bench_args_t a = {
 		.mode = bench_modes[m].mode, .mode_name = bench_modes[m].verb, .size = 100,
 		.count = -1, .acks = "all", .linger_ms = -1, .batch_size = -1,
-		.compression = "none", .keys_spec = "none",
+		.compression = "none", .keys_spec = "none", .tick_us = 250,
 	};
 	bench_result_t res = { 0 };
 	bench_run_t run = { 0 };
@@ -589,12 +602,15 @@ static int bench_run_mode(rnl_ctx_t *ctx, size_t m, int argc, char **argv)
 		return rc < 0 ? RNL_EXIT_OK : rc;
 	/* Timer slack of 1 us: pacing sleeps end near their deadline. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-	if (a.mode != BENCH_CONSUME && !(res.lat = hist_new())) {
+	if ((a.mode != BENCH_CONSUME && !(res.lat = hist_new())) ||
+	    (a.mode == BENCH_E2E && !(res.send_lag = hist_new()))) {
+		hist_free(res.lat);
 		rnl_error("out of memory");
 		return RNL_EXIT_FAIL;
 	}
 	if (!bench_payload_init(a.size)) {
 		hist_free(res.lat);
+		hist_free(res.send_lag);
 		return RNL_EXIT_FAIL;
 	}
 	rc = bench_modes[m].fn(ctx, &a, &run, &res);
@@ -607,6 +623,7 @@ static int bench_run_mode(rnl_ctx_t *ctx, size_t m, int argc, char **argv)
 		rc = RNL_EXIT_FAIL;
 	}
 	hist_free(res.lat);
+	hist_free(res.send_lag);
 	bench_payload_fini();
 	return rc;
 }

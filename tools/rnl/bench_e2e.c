@@ -14,7 +14,9 @@
  * producer that falls behind its schedule delays records exactly as a real
  * application at that rate would see them, so a stall in the client or the
  * broker cannot hide by slowing the sender (no coordinated omission).
- * send_lag_max_us reports how far the sender itself ever fell behind.
+ * The sender paces in ticks (bench_pace, --tick-us). res->send_lag records
+ * how late each record was handed to librdkafka (due -> send): the client's
+ * share of the latency, apart from the broker's and the network's.
  *
  * Sequence:
  *   1. open producer (topic created if missing) and consumer; the consumer
@@ -220,11 +222,12 @@ static void e2e_measure(e2e_t *e, bench_run_t *run, int timeout_ms)
 		now = bench_now();
 		due = bench_intended(e->a, run->t0, seq);
 		if (due > now) {
-			bench_wait_until(e->prod.rk, due);
+			bench_pace(e->prod.rk, e->a, due);
 			now = bench_now();
 		}
 		if (now - due > res->send_lag_max_us * 1000)
 			res->send_lag_max_us = (now - due) / 1000;
+		hist_record(res->send_lag, (now - due) / 1000);
 		if (e2e_send(e, seq, due))
 			res->sent++;
 		rd_kafka_poll(e->prod.rk, 0);

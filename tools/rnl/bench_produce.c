@@ -107,7 +107,7 @@ static void produce_loop(client_t *cl, rd_kafka_topic_t *rkt, const bench_args_t
 			int64_t due = bench_intended(a, t0, seq);
 
 			if (due > now)
-				bench_wait_until(cl->rk, due);
+				bench_pace(cl->rk, a, due);
 		}
 		if (produce_one(cl, rkt, a, seq, res))
 			res->sent++;

@@ -126,7 +126,7 @@ static void report_json(const bench_run_t *run, const bench_result_t *res, const
 		printf("\"linger_ms\":%d,\"batch_size\":%d,", a->linger_ms, a->batch_size);
 		json_str("compression", a->compression, ",");
 		json_str("keys", a->keys_spec, ",");
-		printf("\"rate\":%.3f,", a->rate);
+		printf("\"rate\":%.3f,\"tick_us\":%d,", a->rate, a->tick_us);
 	} else {
 		json_str("from", a->from_end ? "end" : "beginning", ",");
 		printf("\"first_record_ms\":%.3f,", res->first_ms);
@@ -140,6 +140,10 @@ static void report_json(const bench_run_t *run, const bench_result_t *res, const
 		printf("\"stall_threshold_us\":%d,\"stalls\":%lld,\"late\":%lld,"
 		       "\"send_lag_max_us\":%lld,", BENCH_STALL_US, (long long)res->stalls,
 		       (long long)res->late, (long long)res->send_lag_max_us);
+	if (res->send_lag)
+		printf("\"send_lag_p50_us\":%lld,\"send_lag_p99_us\":%lld,",
+		       (long long)hist_percentile(res->send_lag, 50),
+		       (long long)hist_percentile(res->send_lag, 99));
 	printf("\"client\":{\"cpu_s\":%.3f,\"user_s\":%.3f,\"sys_s\":%.3f,",
 	       f->client_user + f->client_sys, f->client_user, f->client_sys);
 	json_kb("peak_rss_kb", run->client1.hwm_kb, "},");
@@ -171,7 +175,7 @@ static void table_header(const bench_run_t *run, const bench_result_t *res)
 	if (a->batch_size >= 0)
 		printf(", batch.size=%d", a->batch_size);
 	if (a->rate > 0)
-		printf(", rate=%g/s", a->rate);
+		printf(", rate=%g/s, tick %d us", a->rate, a->tick_us);
 	putchar('\n');
 }
 
@@ -208,8 +212,11 @@ static void table_latency(const bench_run_t *run, const bench_result_t *res)
 	       hist_mean(h) / 1000.0,
 	       run->args->mode == BENCH_E2E ? "due to received" : "produce call to delivery report");
 	if (run->args->mode == BENCH_E2E)
-		printf("  stalls       %lld over %d ms (%lld records late); sender lag max %.3f ms\n",
-		       (long long)res->stalls, BENCH_STALL_US / 1000, (long long)res->late,
+		printf("  stalls       %lld over %d ms (%lld records late)\n", (long long)res->stalls,
+		       BENCH_STALL_US / 1000, (long long)res->late);
+	if (res->send_lag)
+		printf("  sender lag   p50 %.3f  p99 %.3f  max %.3f ms (due to handed to librdkafka)\n",
+		       ms(hist_percentile(res->send_lag, 50)), ms(hist_percentile(res->send_lag, 99)),
 		       ms(res->send_lag_max_us));
 }
 
