@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(build-essential pkg-config python3 zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev libssl-dev librdkafka-dev)
 test_pkgs=(kcat python3-kafka python3-confluent-kafka python3-pytest clang libclang-rt-14-dev procps iproute2
-	python3-snappy python3-lz4 python3-zstandard)
+	python3-snappy python3-lz4 python3-zstandard redis-server redis-tools iperf3)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

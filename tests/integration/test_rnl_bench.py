@@ -121,8 +121,26 @@ def test_e2e(module_broker, topic_name):
     assert r["stall_threshold_us"] == 50000
     assert 0 <= r["stalls"] <= r["late"] <= r["messages"]
     assert (r["late"] > 0) == (r["latency_us"]["max"] > 50000)
-    assert r["send_lag_max_us"] >= 0
+    assert 0 <= r["send_lag_p50_us"] <= r["send_lag_p99_us"] <= r["send_lag_max_us"]
+    assert r["tick_us"] == 250
+    # A record's lag is part of its latency (both count from its due time).
+    assert r["send_lag_max_us"] <= r["latency_us"]["max"]
     check_broker(r, module_broker.pid, cpu_positive=True)
+
+
+def test_e2e_tick_zero_wakes_per_record(module_broker, topic_name):
+    """--tick-us 0 sends each record at its own due time: at 200/s (5 ms
+    apart) the sender's median lag stays far below a tick of 5 ms, which
+    --tick-us 5000 puts into every record that had to wait for the tick."""
+    t = topic_name()
+    lag = {}
+    for tick in (0, 5000):
+        r = bench(module_broker, "e2e", t, "--rate", "200", "--duration", "1", "--tick-us",
+                  str(tick), "--broker-pid", str(module_broker.pid))
+        check_common(r, "e2e", t)
+        assert r["tick_us"] == tick and r["sent"] == r["messages"] == 200
+        lag[tick] = r["send_lag_p50_us"]
+    assert lag[5000] >= 4000 > lag[0], lag
 
 
 def test_table_output(module_broker, topic_name):
