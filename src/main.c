@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "broker.h"
@@ -183,6 +184,35 @@ static void main_data_dir(const struct config *cfg, char *out, size_t len)
 
 /* ------------------------------------------------------------- running */
 
+/* Raises the soft RLIMIT_NOFILE to the hard limit, as Kafka's operators
+ * are told to raise `ulimit -n`: every partition holds descriptors open
+ * (its directory, the active segment and its two indexes) and every
+ * client connection one more, so a soft limit of 1024 caps a broker at a
+ * few hundred partitions. The hard limit is the operator's (raising it
+ * needs CAP_SYS_RESOURCE); it is logged so that a broker that runs out
+ * says where its ceiling was. */
+static void main_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("main", "cannot raise the open file limit from %llu to %llu: %s",
+				 (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+			return;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		log_info("main", "open file limit: unlimited");
+	else
+		log_info("main", "open file limit: %llu (was %llu; hard limit %llu)",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)was,
+			 (unsigned long long)rl.rlim_max);
+}
+
 static int main_open(struct broker *b, const char *dir)
 {
 	char err[512] = "";
@@ -303,6 +333,7 @@ int main(int argc, char **argv)
 	g_broker = b;
 	char dir[4096];
 	main_data_dir(&b->cfg, dir, sizeof(dir));
+	main_raise_nofile();
 	rc = 0;
 	if (main_open(b, dir) == 0) {
 		main_announce(b, dir);

@@ -898,6 +898,47 @@ TEST(partition_open_failure)
 	fx_fini(&f);
 }
 
+/* Many partitions are opened, closed and deleted by several threads
+ * (meta.c parts_open, image.c ver_release_logs); the outcome is the same
+ * as one at a time. */
+TEST(many_partitions_in_parallel)
+{
+	struct fx f;
+	char err[512], name[32];
+	struct topic *t;
+	fx_init(&f);
+	fx_open(&f);
+	struct plog *blocker = block_partition(&f, "wide", 57);
+	CHECK_EQ(meta_topic_create(f.m, "wide", 100, 1, NULL, 0, false, &t, err, sizeof err),
+		 KAFKA_KAFKA_STORAGE_ERROR);
+	CHECK(strstr(err, "wide-57") != NULL);
+	CHECK(find(&f, "wide") == NULL);
+	for (int32_t i = 0; i < 100; i++) {  /* the ones it had opened are deleted */
+		snprintf(name, sizeof name, "wide-%d", i);
+		CHECK(i == 57 || !exists(f.dir, name));
+	}
+	CHECK_EQ(open_plogs(&f), 1);
+	logdir_plog_delete(f.ld, blocker);
+	CHECK_EQ(create(&f, "wide", 100, &t), KAFKA_NONE);
+	CHECK_EQ(open_plogs(&f), 100);
+	for (int32_t i = 0; i < 100; i++)
+		CHECK(t->parts[i]->log != NULL);
+	topic_unref(t);
+	fx_close(&f);                     /* closes the 100 (and checks) */
+	fx_open(&f);                      /* opens them again */
+	CHECK_EQ(open_plogs(&f), 100);
+	t = find(&f, "wide");
+	CHECK(t != NULL);
+	CHECK_EQ(meta_topic_delete(f.m, t), KAFKA_NONE);
+	topic_unref(t);
+	CHECK_EQ(open_plogs(&f), 0);
+	for (int32_t i = 0; i < 100; i++) {
+		snprintf(name, sizeof name, "wide-%d", i);
+		CHECK(!exists(f.dir, name));
+	}
+	fx_fini(&f);
+}
+
 /* ============================================================ deletion races */
 
 struct creator {
