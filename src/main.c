@@ -184,19 +184,38 @@ static void main_data_dir(const struct config *cfg, char *out, size_t len)
 
 /* ------------------------------------------------------------- running */
 
-/* Raises the soft RLIMIT_NOFILE to the hard limit, as Kafka's operators
- * are told to raise `ulimit -n`: every partition holds descriptors open
- * (its directory, the active segment and its two indexes) and every
- * client connection one more, so a soft limit of 1024 caps a broker at a
- * few hundred partitions. The hard limit is the operator's (raising it
- * needs CAP_SYS_RESOURCE); it is logged so that a broker that runs out
- * says where its ceiling was. */
+/* The open-file limit a broker wants: the kernel's ceiling for one
+ * process (fs.nr_open), at most 1 Mi. */
+static rlim_t main_nofile_wanted(void)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+	if (f != NULL) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v > 0 && v < (1u << 20) ? (rlim_t)v : (rlim_t)1 << 20;
+}
+
+/* Raises RLIMIT_NOFILE, as Kafka's operators are told to raise `ulimit
+ * -n`: every partition holds descriptors open (its directory, the active
+ * segment and its two indexes) and every client connection one more, so a
+ * soft limit of 1024 caps a broker at a few hundred partitions, and even
+ * a hard limit of 20,000 at ~5,000. With CAP_SYS_RESOURCE (root) both
+ * limits go up to main_nofile_wanted() (Redis does the same); otherwise
+ * the soft limit goes up to the hard one, which is the operator's. The
+ * result is logged so that a broker that runs out says where its ceiling
+ * was. */
 static void main_raise_nofile(void)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
-	rlim_t was = rl.rlim_cur;
+	rlim_t was = rl.rlim_cur, wanted = main_nofile_wanted();
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < wanted &&
+	    setrlimit(RLIMIT_NOFILE, &(struct rlimit){ wanted, wanted }) == 0)
+		rl.rlim_cur = rl.rlim_max = wanted;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {

@@ -162,43 +162,103 @@ static int flusher_answer(struct plog *pl, int err)
 	return err;
 }
 
-int flusher_flush(struct plog *pl)
+/* First half of a flush: takes flush_mu and plans under mu. Returns true
+ * with flush_mu still held when there is something to sync (then
+ * flusher_end must follow); false when done here (waiters already covered
+ * answered, or *err set: the sticky error, or out of memory — not the
+ * disk's fault: the waiters stay queued for the next round). */
+static bool flusher_begin(struct plog *pl, struct flush_plan *fp, int *err)
 {
-	struct flush_plan fp;
-	char name[80];
 	pthread_mutex_lock(&pl->flush_mu);
 	pthread_mutex_lock(&pl->mu);
-	int err = atomic_load(&pl->err);
-	if (err != KAFKA_NONE || flusher_clean(pl)) {
-		err = flusher_answer(pl, err);
+	*err = atomic_load(&pl->err);
+	if (*err != KAFKA_NONE || flusher_clean(pl)) {
+		*err = flusher_answer(pl, *err);
 		pthread_mutex_unlock(&pl->flush_mu);
-		return err;
+		return false;
 	}
-	if (!flusher_plan(pl, &fp)) {
-		/* Out of memory: not the disk's fault; the waiters stay queued
-		 * for the next round. */
+	if (!flusher_plan(pl, fp)) {
 		pthread_mutex_unlock(&pl->mu);
 		pthread_mutex_unlock(&pl->flush_mu);
-		return KAFKA_KAFKA_STORAGE_ERROR;
+		*err = KAFKA_KAFKA_STORAGE_ERROR;
+		return false;
 	}
 	pthread_mutex_unlock(&pl->mu);
+	return true;
+}
 
-	int e = flusher_sync(pl, &fp, name, sizeof name);
-
+/* Second half: records the outcome of the syncs (e: 0 or the errno, with
+ * the failing file's name), answers the waiters, drops flush_mu. */
+static int flusher_end(struct plog *pl, struct flush_plan *fp, int e, const char *name)
+{
+	int err = KAFKA_NONE;
 	pthread_mutex_lock(&pl->mu);
 	if (e != 0) {
 		plog__fail(pl, "fdatasync of", name, e);
 		err = KAFKA_KAFKA_STORAGE_ERROR;
 	} else {
-		for (size_t i = 0; i < fp.nrolled; i++)
-			fp.rolled[i]->unsynced = false;
-		if (fp.target > atomic_load(&pl->flushed))
-			atomic_store(&pl->flushed, fp.target);
+		for (size_t i = 0; i < fp->nrolled; i++)
+			fp->rolled[i]->unsynced = false;
+		if (fp->target > atomic_load(&pl->flushed))
+			atomic_store(&pl->flushed, fp->target);
 	}
 	flusher_answer(pl, err);
 	pthread_mutex_unlock(&pl->flush_mu);
-	flusher_plan_free(&fp);
+	flusher_plan_free(fp);
 	return err;
+}
+
+int flusher_flush(struct plog *pl)
+{
+	struct flush_plan fp;
+	char name[80];
+	int err;
+	if (!flusher_begin(pl, &fp, &err))
+		return err;
+	int e = flusher_sync(pl, &fp, name, sizeof name);
+	return flusher_end(pl, &fp, e, name);
+}
+
+/* A group flush: one syncfs of the log dir's file system instead of one
+ * fdatasync (or several fsyncs) per partition. On the project's VM one
+ * fdatasync took ~0.6 ms and syncfs ~1-2 ms whatever the number of dirty
+ * files (64 files: 44 ms one by one, 2.3 ms at once), so producing across
+ * thousands of partitions was bound by the serial fdatasyncs of the flusher
+ * thread. syncfs writes every dirty page, inode and directory entry of the
+ * file system and flushes the disk cache, so it covers everything
+ * flusher_sync would (a partition dir on another file system is left out:
+ * on_ld_fs); it also writes other processes' dirty data on that file
+ * system, hence used only for rounds with FLUSHER_GROUP_MIN partitions.
+ * syncfs reports a write-back error of any file of the file system (since
+ * Linux 5.8), not which: on failure every partition is synced on its own,
+ * which names the failing file and fails only its partition. */
+enum { FLUSHER_GROUP_MIN = 4 };
+
+static void flusher_flush_group(struct logdir *ld, struct plog **pls, size_t n)
+{
+	struct flush_plan *fp = malloc(n * sizeof *fp);
+	bool *planned = calloc(n, sizeof *planned);
+	if (fp == NULL || planned == NULL) {
+		free(fp);
+		free(planned);
+		for (size_t i = 0; i < n; i++)
+			flusher_flush(pls[i]);
+		return;
+	}
+	int err;
+	for (size_t i = 0; i < n; i++)
+		planned[i] = flusher_begin(pls[i], &fp[i], &err);
+	atomic_fetch_add(&plog__stats.fs_syncs, 1);
+	int group_e = plog__syncfs(ld->dirfd) == 0 ? 0 : errno;
+	for (size_t i = 0; i < n; i++) {
+		if (!planned[i])
+			continue;
+		char name[80] = "";
+		int e = group_e == 0 ? 0 : flusher_sync(pls[i], &fp[i], name, sizeof name);
+		flusher_end(pls[i], &fp[i], e, name);
+	}
+	free(fp);
+	free(planned);
 }
 
 /* ================================================================ rounds */
@@ -245,15 +305,33 @@ static size_t flusher_take(struct logdir *ld, struct plog ***vec, size_t *cap)
 	return n;
 }
 
-static void flusher_round(struct plog **v, size_t n)
+/* Flushes the due partitions of v: together (flusher_flush_group) when
+ * there are FLUSHER_GROUP_MIN or more on the log dir's file system, else
+ * one by one; then requeues what still holds data and drops the list's
+ * references. */
+static void flusher_round(struct logdir *ld, struct plog **v, size_t n)
 {
 	int64_t now = clock_mono_ms();
+	struct plog **due = n >= FLUSHER_GROUP_MIN ? malloc(n * sizeof *due) : NULL;
+	size_t ndue = 0;
+	bool pending;
 	for (size_t i = 0; i < n; i++) {
-		bool pending;
-		if (flusher_due(v[i], now, &pending)) {
+		if (!flusher_due(v[i], now, &pending))
+			continue;
+		if (due != NULL && v[i]->on_ld_fs)
+			due[ndue++] = v[i];
+		else
 			flusher_flush(v[i]);
-			flusher_due(v[i], now, &pending);
-		}
+	}
+	if (ndue >= FLUSHER_GROUP_MIN) {
+		flusher_flush_group(ld, due, ndue);
+	} else {
+		for (size_t i = 0; i < ndue; i++)
+			flusher_flush(due[i]);
+	}
+	free(due);
+	for (size_t i = 0; i < n; i++) {
+		flusher_due(v[i], now, &pending);
 		if (pending)
 			flusher_mark_dirty(v[i], false);
 		plog__unref(v[i]);
@@ -291,7 +369,7 @@ static void *flusher_main(void *arg)
 		ld->wake = false;
 		size_t n = flusher_take(ld, &v, &cap);
 		pthread_mutex_unlock(&ld->mu);
-		flusher_round(v, n);
+		flusher_round(ld, v, n);
 		int64_t now = clock_mono_ms();
 		if (atomic_exchange(&ld->ckpt_wanted, false) || now - last_ckpt >= CKPT_INTERVAL_MS) {
 			logdir_checkpoint(ld);

@@ -243,6 +243,9 @@ struct plog {
 	int64_t oldest_unflushed_ms;/* mono ms of the first such append, -1 none; mu */
 	bool dir_dirty;             /* a segment file was created since the last dir fsync; mu */
 	bool closed;                /* mu */
+	bool on_ld_fs;              /* its dir is on the log dir's file system, so a group
+				     * flush (syncfs of the log dir, flusher.c) covers it;
+				     * set at creation */
 
 	_Atomic int64_t start;      /* log start offset */
 	_Atomic int64_t leo;        /* log end offset */
@@ -271,6 +274,7 @@ struct plog {
 /* Test-visible counters (process-wide; tests read them). */
 struct plog_stats {
 	atomic_long data_syncs;       /* fdatasync/fsync calls on segment .log files */
+	atomic_long fs_syncs;         /* syncfs calls of group flushes (flusher.c) */
 	atomic_long dir_syncs;        /* fsync of directories */
 	atomic_long segments_scanned; /* segments fully validated by recovery */
 	atomic_long index_rebuilds;   /* indexes rebuilt from the log */
@@ -280,6 +284,8 @@ extern struct plog_stats plog__stats;
 /* The sync primitive for data files; tests may swap it to count calls or
  * inject failures (set before opening anything). */
 extern int (*plog__fdatasync)(int fd);
+/* The whole-file-system sync of a group flush (flusher.c); swappable too. */
+extern int (*plog__syncfs)(int fd);
 
 /* Creates the in-memory partition (no files touched). NULL on OOM. */
 struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, const char *dir,

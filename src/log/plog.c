@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "delay/delay.h"
@@ -61,6 +62,16 @@
 
 struct plog_stats plog__stats;
 int (*plog__fdatasync)(int fd) = fdatasync;
+int (*plog__syncfs)(int fd) = syncfs;
+
+/* Is the partition dir on the same file system as its log dir's? Then a
+ * syncfs of the log dir makes its files durable too (flusher.c). */
+static bool plog_on_ld_fs(const struct logdir *ld, int dirfd)
+{
+	struct stat a, b;
+	return ld != NULL && fstat(ld->dirfd, &a) == 0 && fstat(dirfd, &b) == 0 &&
+	       a.st_dev == b.st_dev;
+}
 
 /* ============================================================ lifecycle */
 
@@ -87,6 +98,7 @@ struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, 
 	pl->partition = partition;
 	pl->dirfd = dirfd;
 	pl->ld = ld;
+	pl->on_ld_fs = plog_on_ld_fs(ld, dirfd);
 	pl->cfg = *cfg;
 	pl->oldest_unflushed_ms = -1;
 	pl->snap_pending_off = -1;

@@ -710,6 +710,83 @@ TEST(flush_by_age)
 	fx_done();
 }
 
+/* syncfs stand-ins: counted; fail when told to. */
+static atomic_int fs_syncs_called, fs_syncs_fail;
+
+static int counted_syncfs(int fd)
+{
+	atomic_fetch_add(&fs_syncs_called, 1);
+	if (atomic_load(&fs_syncs_fail)) {
+		errno = EIO;
+		return -1;
+	}
+	return syncfs(fd);
+}
+
+/* While partition "hold" is in its fdatasync (gate closed), six more get
+ * data and a waiter; the next round takes them together. Returns the
+ * partitions (pls[0] is "hold"); *data_before: data_syncs at that point. */
+static void group_setup(struct logdir *ld, struct plog **pls, long *data_before)
+{
+	struct plog_config cfg = fx_cfg();
+	plog__fdatasync = gated_sync;
+	plog__syncfs = counted_syncfs;
+	for (int i = 0; i < 7; i++) {
+		char name[16];
+		snprintf(name, sizeof name, i ? "grp%d" : "hold", i);
+		pls[i] = fx_open_plog(ld, name, &cfg);
+	}
+	gate_set(true);
+	fx_append(pls[0], 1, 1000, "h");
+	plog_when_durable(pls[0], 1, on_durable, (void *)(intptr_t)1);
+	wait_syncs_entered(1);
+	*data_before = atomic_load(&plog__stats.data_syncs);
+	for (int i = 1; i < 7; i++) {
+		fx_append(pls[i], 2 + i, 1000, "g");
+		plog_when_durable(pls[i], 2 + i, on_durable, (void *)(intptr_t)(2 + i));
+	}
+	gate_set(false);
+	wait_callbacks(7);
+}
+
+TEST(group_flush_one_syncfs_for_many_partitions)
+{
+	fx_mkdir();
+	struct logdir *ld = fx_open_dir();
+	struct plog *pls[7];
+	long before;
+	group_setup(ld, pls, &before);
+	for (int i = 0; i < 7; i++)
+		CHECK_EQ(cb_err[i], KAFKA_NONE);
+	/* six partitions made durable by one syncfs, not six fdatasyncs */
+	CHECK_EQ(atomic_load(&fs_syncs_called), 1);
+	CHECK_EQ(atomic_load(&plog__stats.data_syncs) - before, 0);
+	for (int i = 1; i < 7; i++)
+		CHECK_EQ(plog_recovery_point(pls[i]), plog_end_offset(pls[i]));
+	logdir_close(ld);
+	fx_done();
+}
+
+TEST(group_flush_failure_falls_back_to_each_partition)
+{
+	fx_mkdir();
+	struct logdir *ld = fx_open_dir();
+	struct plog *pls[7];
+	long before;
+	atomic_store(&fs_syncs_fail, 1);
+	group_setup(ld, pls, &before);
+	/* syncfs said "some file failed": each partition synced on its own,
+	 * all of which succeeded here, so every waiter is answered well */
+	for (int i = 0; i < 7; i++)
+		CHECK_EQ(cb_err[i], KAFKA_NONE);
+	CHECK_EQ(atomic_load(&fs_syncs_called), 1);
+	CHECK_EQ(atomic_load(&plog__stats.data_syncs) - before, 6);
+	for (int i = 1; i < 7; i++)
+		CHECK_EQ(plog_recovery_point(pls[i]), plog_end_offset(pls[i]));
+	logdir_close(ld);
+	fx_done();
+}
+
 TEST(sticky_error_after_failed_fdatasync)
 {
 	fx_mkdir();
