@@ -437,6 +437,11 @@ static int logdir_plog_load(struct logdir *ld, struct plog *pl, int64_t rp, stru
 	}
 	ckpt_note(ld, pl);
 	pthread_mutex_unlock(&ld->mu);
+	/* After a crash, recovery made everything up to the log end durable:
+	 * have the flusher write that soon, so a second crash does not scan
+	 * the same bytes again (the 60 s checkpoint may be far off). */
+	if (!ld->clean)
+		atomic_store(&ld->ckpt_wanted, true);
 	*out = pl;
 	return KAFKA_NONE;
 }

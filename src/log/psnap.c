@@ -17,8 +17,9 @@
  *   - at a clean close (plog__close_files): the state at the log end (and
  *     the last roll's, if still pending), so a clean restart scans little;
  *   - after a recovery that found no snapshot at all (a log written before
- *     snapshots existed, or every file lost): queued at the log end and
- *     written by the janitor's next pass, so the next start scans less.
+ *     snapshots existed, every file lost, or a crash before the first
+ *     roll): queued at the log end and the janitor kicked, which writes it
+ *     once it runs, so the next start scans less.
  * A snapshot is only a cache of what the log says: a missing, torn or
  * corrupt file (its CRC-32C fails) costs a longer scan, never a wrong state.
  *
@@ -500,8 +501,14 @@ int psnap_recover(struct plog *pl, int64_t now_ms)
 		log_info("log", "%s: producer state: %zu producer(s), from the %s at %lld and the log "
 			 "up to %lld", pl->name, pstate_count(pl->ps), found ? "snapshot" : "log start",
 			 (long long)from, (long long)leo);
-	if (newest < 0 && leo > first)
+	if (newest < 0 && leo > first) {
 		psnap_queue(pl, leo);  /* the janitor writes it: a later start scans less */
+		/* Now, not at its next pass (log.retention.check.interval.ms):
+		 * a second crash soon after would scan every header again. A
+		 * janitor not yet started finds the kick at its first round. */
+		if (pl->ld != NULL)
+			logdir__snapshot_wanted(pl->ld);
+	}
 	psnap_prune_locked(pl, first);
 	psnap_prune_stray(pl);
 	return KAFKA_NONE;
