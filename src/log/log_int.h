@@ -459,6 +459,7 @@ struct janitor {
 	bool started, stop;         /* logdir.mu */
 	bool kick;                  /* trash was queued since the thread last looked; logdir.mu */
 	bool snap_kick;             /* a roll queued a producer snapshot; logdir.mu */
+	bool ckpt_kick;             /* the flusher wants the checkpoint written; logdir.mu */
 	int64_t interval_ms;        /* log.retention.check.interval.ms */
 	struct trash_entry *trash;  /* owned; logdir.mu */
 	size_t ntrash, trash_cap;
@@ -515,6 +516,10 @@ void logdir__delete_segment_later(struct logdir *ld, struct plog *pl, struct seg
 /* A roll queued a producer snapshot: the janitor writes pending snapshots
  * now (retention.c). Takes logdir.mu; no plog lock held. */
 void logdir__snapshot_wanted(struct logdir *ld);
+/* The flusher's periodic checkpoint: the janitor writes it (so the flush
+ * thread never waits for its syncs); without a running janitor, written
+ * here. Any thread not holding logdir.mu. Implemented in retention.c. */
+void logdir__checkpoint_soon(struct logdir *ld);
 
 /* ---- retention.c and start_offset.c */
 /* A retention pass; by_policy false applies only the log start offset rule

@@ -300,6 +300,19 @@ int plog_retention_run(struct plog *pl, int64_t now_ms)
 
 /* =============================================================== janitor */
 
+void logdir__checkpoint_soon(struct logdir *ld)
+{
+	pthread_mutex_lock(&ld->mu);
+	bool started = ld->jan.started && !ld->jan.stop;
+	if (started) {
+		ld->jan.ckpt_kick = true;
+		pthread_cond_signal(&ld->jan.cond);
+	}
+	pthread_mutex_unlock(&ld->mu);
+	if (!started)
+		logdir_checkpoint(ld);  /* no janitor (tests, start-up): here */
+}
+
 void logdir__snapshot_wanted(struct logdir *ld)
 {
 	pthread_mutex_lock(&ld->mu);
@@ -337,7 +350,7 @@ static void janitor_retention(struct logdir *ld, bool retention)
  * ld->mu held. */
 static void janitor_wait(struct logdir *ld, int64_t until)
 {
-	if (ld->jan.kick || ld->jan.snap_kick || ld->jan.stop)
+	if (ld->jan.kick || ld->jan.snap_kick || ld->jan.ckpt_kick || ld->jan.stop)
 		return;
 	if (until == INT64_MAX)
 		until = clock_mono_ms() + DEFAULT_CHECK_INTERVAL_MS;
@@ -351,9 +364,11 @@ static void *janitor_main(void *arg)
 	int64_t next_run = clock_mono_ms() + ld->jan.interval_ms;
 	pthread_mutex_lock(&ld->mu);
 	while (!ld->jan.stop) {
-		bool snaps = ld->jan.snap_kick;
-		ld->jan.kick = ld->jan.snap_kick = false;
+		bool snaps = ld->jan.snap_kick, ckpt = ld->jan.ckpt_kick;
+		ld->jan.kick = ld->jan.snap_kick = ld->jan.ckpt_kick = false;
 		pthread_mutex_unlock(&ld->mu);
+		if (ckpt)
+			logdir_checkpoint(ld);
 		if (clock_mono_ms() >= next_run) {
 			janitor_retention(ld, true);
 			next_run = clock_mono_ms() + ld->jan.interval_ms;

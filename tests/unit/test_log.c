@@ -907,6 +907,38 @@ TEST(checkpoint_file_and_partition_names)
 	fx_done();
 }
 
+/* Without a roll or a close, the recovery point reaches the checkpoint
+ * file within about a second (written by the janitor): a crash then
+ * rescans only what the last second wrote, not the last minute's. */
+TEST(checkpoint_follows_flushes_within_seconds)
+{
+	fx_mkdir();
+	struct plog_config cfg = fx_cfg();
+	struct logdir *ld = fx_open_dir();
+	CHECK_EQ(logdir_start_janitor(ld, 3600 * 1000), 0);
+	struct plog *pl = fx_open_plog(ld, "ck", &cfg);
+	char path[300], want[64], text[200] = "";
+	snprintf(path, sizeof path, "%s/recovery-point-offset-checkpoint", fx_dir);
+	for (int round = 1; round <= 2; round++) {
+		fx_append(pl, 7, 1000, "c");
+		plog_when_durable(pl, 7 * round, on_durable, (void *)(intptr_t)(7 * round));
+		wait_callbacks(round);
+		snprintf(want, sizeof want, "ck 0 %d\n", 7 * round);
+		for (int i = 0; i < 3000 && !strstr(text, want); i++) {
+			usleep(1000);
+			FILE *f = fopen(path, "r");
+			text[0] = '\0';
+			if (f != NULL) {
+				text[fread(text, 1, sizeof text - 1, f)] = '\0';
+				fclose(f);
+			}
+		}
+		CHECK(strstr(text, want) != NULL);
+	}
+	logdir_close(ld);
+	fx_done();
+}
+
 TEST(malformed_checkpoint_means_full_recovery)
 {
 	fx_mkdir();
