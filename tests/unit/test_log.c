@@ -200,6 +200,22 @@ static void model_read(const struct rd_batch *b, int nb, int64_t offset, int64_t
 	}
 }
 
+/* plog_read gives what the model says (the first nb batches of b). */
+static void check_read(struct plog *pl, const struct rd_batch *b, int nb, int64_t offset,
+		       int64_t max_offset, size_t max_bytes, bool min_one)
+{
+	struct plog_slice sl, want;
+	model_read(b, nb, offset, max_offset, max_bytes, min_one, &want);
+	CHECK_EQ(plog_read(pl, offset, max_offset, max_bytes, min_one, &sl), KAFKA_NONE);
+	if (want.len > 0)  /* else pos says nothing */
+		CHECK_EQ(sl.pos, want.pos);
+	CHECK_EQ(sl.len, want.len);
+	CHECK_EQ(sl.next_offset, want.next_offset);
+	CHECK_EQ(sl.file == NULL, want.len == 0);
+	if (sl.file)
+		fileref_unref(sl.file);
+}
+
 /* Every offset, with and without the high watermark and byte limits,
  * across rolls: the reads that find their start among the recently
  * appended batches (and the tail fetch that reads nothing from the file)
@@ -223,24 +239,12 @@ TEST(read_matches_model_at_every_offset)
 		int64_t seg = pl->segs[pl->nsegs - 1]->base_offset;
 		uint64_t pos = nb > 0 && b[nb - 1].seg == seg ? b[nb - 1].pos + b[nb - 1].len : 0;
 		b[nb] = (struct rd_batch){ base, base + n - 1, seg, pos, len };
-		/* Read at the tail after every append too: the common case. */
-		struct plog_slice sl, want;
-		int64_t leo = plog_end_offset(pl);
-		/* Bound by the log end, and by the end before this append (a
+		/* Read at the tail after every append too (the common case),
+		 * bound by the log end and by the end before this append (a
 		 * high watermark read just before it). */
 		for (int j = nb; j >= 0 && j > nb - 3; j--) {
-			for (int k = 0; k < 2; k++) {
-				int64_t max_offset = k ? b[nb].base : leo;
-				model_read(b, nb + 1, b[j].base, max_offset, 1 << 20, true, &want);
-				CHECK_EQ(plog_read(pl, b[j].base, max_offset, 1 << 20, true, &sl),
-					 KAFKA_NONE);
-				CHECK_EQ(sl.len, want.len);
-				if (want.len > 0)
-					CHECK_EQ(sl.pos, want.pos);
-				CHECK_EQ(sl.next_offset, want.next_offset);
-				if (sl.file)
-					fileref_unref(sl.file);
-			}
+			check_read(pl, b, nb + 1, b[j].base, plog_end_offset(pl), 1 << 20, true);
+			check_read(pl, b, nb + 1, b[j].base, b[nb].base, 1 << 20, true);
 		}
 	}
 	CHECK(pl->nsegs >= 4);
@@ -250,19 +254,8 @@ TEST(read_matches_model_at_every_offset)
 		for (int m = 0; m < 3; m++) {
 			int64_t max_offset = m == 0 ? leo : m == 1 ? leo - 4 : b[nb - 2].base;
 			for (size_t l = 0; l < 3; l++) {
-				for (int one = 0; one < 2; one++) {
-					struct plog_slice sl, want;
-					model_read(b, nb, off, max_offset, limits[l], one, &want);
-					CHECK_EQ(plog_read(pl, off, max_offset, limits[l], one, &sl),
-						 KAFKA_NONE);
-					if (want.len > 0)  /* else pos says nothing */
-						CHECK_EQ(sl.pos, want.pos);
-					CHECK_EQ(sl.len, want.len);
-					CHECK_EQ(sl.next_offset, want.next_offset);
-					CHECK_EQ(sl.file == NULL, want.len == 0);
-					if (sl.file)
-						fileref_unref(sl.file);
-				}
+				check_read(pl, b, nb, off, max_offset, limits[l], false);
+				check_read(pl, b, nb, off, max_offset, limits[l], true);
 			}
 		}
 	}
