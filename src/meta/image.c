@@ -43,6 +43,7 @@
 #include "log/plog.h"
 #include "meta/meta.h"
 #include "util/log.h"
+#include "util/par.h"
 
 enum { K_NAME, K_NORM, K_ID };
 
@@ -223,50 +224,31 @@ static void pending_done(struct tver *v)
 /* Closing (or deleting) a partition log waits for its fsyncs: with
  * thousands of partitions one at a time, a clean stop took 12-30 s
  * (4,000 partitions, bench/scale), so up to RELEASE_THREADS threads share
- * the work; each index is taken by exactly one of them. */
-#define RELEASE_THREADS 8
-#define RELEASE_PARALLEL_MIN 4
+ * the work (par_for). */
+enum { RELEASE_THREADS = 8 };
 
 struct release_job {
 	struct tver *v;
 	bool deleted;
-	pthread_mutex_t mu;
-	int32_t next;               /* mu */
 };
 
-static void *release_worker(void *arg)
+/* par_fn: closes or deletes partition i's log. */
+static bool release_index(void *arg, int32_t i)
 {
 	struct release_job *j = arg;
-	struct tver *v = j->v;
-	for (;;) {
-		pthread_mutex_lock(&j->mu);
-		int32_t i = j->next < v->pub.npartitions ? j->next++ : -1;
-		pthread_mutex_unlock(&j->mu);
-		if (i < 0)
-			return NULL;
-		struct plog *pl = v->pub.parts[i]->log;
-		if (pl != NULL && j->deleted)
-			logdir_plog_delete(v->im->ld, pl);
-		else if (pl != NULL)
-			logdir_plog_close(v->im->ld, pl);
-	}
+	struct plog *pl = j->v->pub.parts[i]->log;
+	if (pl != NULL && j->deleted)
+		logdir_plog_delete(j->v->im->ld, pl);
+	else if (pl != NULL)
+		logdir_plog_close(j->v->im->ld, pl);
+	return true;
 }
 
 /* The newest version's end (invariant 3). */
 static void ver_release_logs(struct tver *v)
 {
 	struct release_job j = { .v = v, .deleted = atomic_load(&v->deleted) };
-	pthread_t th[RELEASE_THREADS - 1];
-	int n = 0;
-	pthread_mutex_init(&j.mu, NULL);
-	if (v->pub.npartitions >= RELEASE_PARALLEL_MIN)
-		while (n < RELEASE_THREADS - 1 &&
-		       pthread_create(&th[n], NULL, release_worker, &j) == 0)
-			n++;
-	release_worker(&j);
-	for (int k = 0; k < n; k++)
-		pthread_join(th[k], NULL);
-	pthread_mutex_destroy(&j.mu);
+	par_for(0, v->pub.npartitions, RELEASE_THREADS, release_index, &j);
 	if (j.deleted)
 		pending_done(v);
 }

@@ -61,6 +61,7 @@
 #include "util/config.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/par.h"
 #include "util/fileio.h"
 
 #define META_DIR "__cluster_metadata-0"
@@ -234,71 +235,46 @@ static int part_open_one(struct meta *m, struct topic *t, int32_t i, bool fresh)
 	return 0;
 }
 
-/* Many partitions are opened by several threads at once: a new partition
- * costs two fsyncs (its dir's name in the log dir, its first segment's
- * names in its dir) and a recovered one a few file opens, and waiting for
- * them one at a time made creating 4,000 partitions take ~20 s on the
- * project's VM (bench/scale). The workers share nothing but this job:
- * logdir_plog_open is thread-safe and each writes only its t->parts[i].
- * Below PARTS_PARALLEL_MIN partitions the caller's thread does it all. */
-#define PARTS_THREADS 8
-#define PARTS_PARALLEL_MIN 4
+/* Many partitions are opened by several threads at once (par_for): a new
+ * partition costs two fsyncs (its dir's name in the log dir, its first
+ * segment's names in its dir) and a recovered one a few file opens, and
+ * waiting for them one at a time made creating 4,000 partitions take ~20 s
+ * on the project's VM (bench/scale). logdir_plog_open is thread-safe and
+ * each call writes only its t->parts[i]. */
+enum { PARTS_THREADS = 8 };
 
 struct parts_job {
 	struct meta *m;
 	struct topic *t;
 	bool fresh;
-	int32_t end;
 	pthread_mutex_t mu;
-	int32_t next;               /* next index to open; mu */
 	int32_t fail_index;         /* lowest failed index, -1 if none; mu */
 	int fail_errno;             /* its part_open_one result; mu */
 };
 
-static void *parts_worker(void *arg)
+/* par_fn: opens partition i; a failure is noted and stops the loop. */
+static bool parts_open_index(void *arg, int32_t i)
 {
 	struct parts_job *j = arg;
-	for (;;) {
-		pthread_mutex_lock(&j->mu);
-		int32_t i = j->fail_index < 0 && j->next < j->end ? j->next++ : -1;
-		pthread_mutex_unlock(&j->mu);
-		if (i < 0)
-			return NULL;
-		int rc = part_open_one(j->m, j->t, i, j->fresh);
-		if (rc != 0) {
-			pthread_mutex_lock(&j->mu);
-			if (j->fail_index < 0 || i < j->fail_index) {
-				j->fail_index = i;
-				j->fail_errno = rc;
-			}
-			pthread_mutex_unlock(&j->mu);
-		}
+	int rc = part_open_one(j->m, j->t, i, j->fresh);
+	if (rc == 0)
+		return true;
+	pthread_mutex_lock(&j->mu);
+	if (j->fail_index < 0 || i < j->fail_index) {
+		j->fail_index = i;
+		j->fail_errno = rc;
 	}
-}
-
-/* Runs parts_worker on up to PARTS_THREADS threads (fewer if they cannot
- * be created; at least the caller's own) until [next, end) is done or one
- * failed. */
-static void parts_run(struct parts_job *j)
-{
-	pthread_t th[PARTS_THREADS - 1];
-	int n = 0;
-	if (j->end - j->next >= PARTS_PARALLEL_MIN)
-		while (n < PARTS_THREADS - 1 && pthread_create(&th[n], NULL, parts_worker, j) == 0)
-			n++;
-	parts_worker(j);
-	for (int k = 0; k < n; k++)
-		pthread_join(th[k], NULL);
+	pthread_mutex_unlock(&j->mu);
+	return false;
 }
 
 /* Opens the logs of t's partitions [from, n). On failure deletes the ones
  * it opened and returns KAFKA_KAFKA_STORAGE_ERROR with a message. */
 static int parts_open(struct meta *m, struct topic *t, int32_t from, bool fresh, char *err, size_t errlen)
 {
-	struct parts_job j = { .m = m, .t = t, .fresh = fresh, .end = t->npartitions, .next = from,
-			       .fail_index = -1 };
+	struct parts_job j = { .m = m, .t = t, .fresh = fresh, .fail_index = -1 };
 	pthread_mutex_init(&j.mu, NULL);
-	parts_run(&j);
+	par_for(from, t->npartitions, PARTS_THREADS, parts_open_index, &j);
 	pthread_mutex_destroy(&j.mu);
 	if (j.fail_index < 0)
 		return KAFKA_NONE;
