@@ -226,7 +226,12 @@ static int cleaner_once(struct cleaner *cl, struct plog *pl, struct cleaner_ctx 
 	pthread_mutex_unlock(&cl->mu);
 	struct cleaner_stats before = cx->st;
 	int64_t next = -1;
-	int rc = cpass_run(pl, cx, now_ms, first_dirty, &next);
+	int rc = CPASS_ERROR;
+	/* The pass's files are made under pl->dirfd (cleaner_swap.c). */
+	if (plog__dir_get(pl) >= 0) {
+		rc = cpass_run(pl, cx, now_ms, first_dirty, &next);
+		plog__dir_put(pl);
+	}
 	pthread_mutex_lock(&cl->mu);
 	stats_add(&cl->st, &cx->st, &before);
 	/* Out of memory: the pass is redone from the old first dirty offset,

@@ -103,6 +103,9 @@ void cleaner_throttle(struct cleaner_ctx *cx, int64_t n);
  * its two indexes (cleaner_swap.c header has the names and the protocol). */
 struct segment *cswap_create(struct plog *pl, const struct plog_config *cfg, int64_t base,
 			     int64_t end);
+/* Writes out's indexes as "<base>.<end>.index.cleaned" (.timeindex) and
+ * fsyncs them. 0 or -1 (logged). */
+int cswap_store_indexes(struct plog *pl, struct segment *out, int64_t end);
 /* Writes the output's `.txnindex` (the aborted entries whose marker lies in
  * [out's base, end), when there are any), makes the written output durable
  * and swaps it in for olds[0..nold) (which must still be pl's segments, in

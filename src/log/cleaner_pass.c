@@ -485,7 +485,7 @@ static int emit(struct pass *ps, struct segment *out, const uint8_t *p, size_t n
 	if (grow(&ps->wbuf, &ps->wcap, ps->wlen + n) != 0)
 		return CPASS_ERROR;
 	memcpy(ps->wbuf + ps->wlen, p, n);
-	segment_track(out, h, out->size + ps->wlen, ps->cfg.index_interval_bytes, false);
+	segment_track(out, h, out->size + ps->wlen, ps->cfg.index_interval_bytes);
 	ps->wlen += n;
 	ps->bytes_out += (int64_t)n;
 	return 0;
@@ -612,14 +612,14 @@ static int group_batch(struct pass *ps, const struct cseg *s, const uint8_t *p, 
 	return clean_batch(ps, ps->out, p, n, h, ps->drop_tombstones);
 }
 
-static int flush_out(struct pass *ps, struct segment *out)
+static int flush_out(struct pass *ps, struct segment *out, int64_t end)
 {
 	if (write_pending(ps, out) != 0)
 		return CPASS_ERROR;
 	/* Seal: the time index ends with the largest timestamp (segment.c). */
 	if (out->max_ts >= 0)
 		index_push(&out->tidx, out->max_ts, out->max_ts_offset);
-	if (index_rewrite(&out->oidx) != 0 || index_rewrite(&out->tidx) != 0)
+	if (cswap_store_indexes(ps->pl, out, end) != 0)
 		return CPASS_ERROR;
 	return 0;
 }
@@ -643,7 +643,7 @@ static int pass_group(struct pass *ps, size_t from, size_t to)
 		rc = pass_read(ps, s, false, group_batch);
 	}
 	if (rc == 0)
-		rc = flush_out(ps, out);
+		rc = flush_out(ps, out, end);
 	if (rc != 0) {
 		if (rc == CPASS_ERROR)
 			log_error("log", "%s: cleaner: writing the cleaned segment %020lld failed: %s",

@@ -101,22 +101,29 @@ struct segment *cswap_create(struct plog *pl, const struct plog_config *cfg, int
 	cswap_name(name, sizeof name, base, end, ".log", ".cleaned");
 	/* A leftover of an abandoned pass may hold the name: start over. */
 	seg->ref.fd = openat(pl->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	int rc = seg->ref.fd >= 0 ? 0 : -1;
-	if (rc == 0) {
-		cswap_name(name, sizeof name, base, end, ".index", ".cleaned");
-		rc = index_open(&seg->oidx, pl->dirfd, name, INDEX_OFFSET, base, cfg->index_max_bytes);
-	}
-	if (rc >= 0) {
-		cswap_name(name, sizeof name, base, end, ".timeindex", ".cleaned");
-		rc = index_open(&seg->tidx, pl->dirfd, name, INDEX_TIME, base, cfg->index_max_bytes);
-	}
-	if (rc < 0) {
+	if (seg->ref.fd < 0) {
 		log_error("log", "%s: cleaner: cannot create %s: %s", pl->name, name, strerror(errno));
 		cswap_discard(pl, seg, end);
 		return NULL;
 	}
+	/* Its index files are written at the end of the pass (cleaner_pass.c). */
+	index_init(&seg->oidx, INDEX_OFFSET, base, cfg->index_max_bytes);
+	index_init(&seg->tidx, INDEX_TIME, base, cfg->index_max_bytes);
 	seg->created_ms = -1;
 	return seg;
+}
+
+int cswap_store_indexes(struct plog *pl, struct segment *out, int64_t end)
+{
+	char oname[96], tname[96];
+	cswap_name(oname, sizeof oname, out->base_offset, end, ".index", ".cleaned");
+	cswap_name(tname, sizeof tname, out->base_offset, end, ".timeindex", ".cleaned");
+	if (index_store(&out->oidx, pl->dirfd, oname, true) == 0 &&
+	    index_store(&out->tidx, pl->dirfd, tname, true) == 0)
+		return 0;
+	log_error("log", "%s: cleaner: cannot write the indexes of cleaned segment %020lld: %s",
+		  pl->name, (long long)out->base_offset, strerror(errno));
+	return -1;
 }
 
 /* Unlinks the output's files in every temporary state (ENOENT ignored). */
@@ -252,7 +259,8 @@ int cswap_commit(struct plog *pl, struct segment *out, int64_t end, struct segme
 		cswap_discard(pl, out, end);
 		return -1;
 	}
-	int e = segment_sync(out, true);
+	/* Its index files were written and fsync'd by the pass. */
+	int e = segment_sync(out);
 	if (e != 0) {
 		log_error("log", "%s: cleaner: fsync of cleaned segment %020lld failed: %s", pl->name,
 			  (long long)base, strerror(e));

@@ -12,10 +12,14 @@
  *        |
  *   flusher_flush:  under mu   target = leo; note the active segment, the
  *                              segments rolled since the last flush, and
- *                              whether the dir gained a file
- *                   no lock    fsync rolled segments (.log, .index,
- *                              .timeindex); fdatasync the active .log;
- *                              fsync the partition dir if it gained a file
+ *                              whether the dir gained a file; copy the
+ *                              index entries their files lack (all of a
+ *                              rolled segment's; the active one's every
+ *                              FLUSHER_INDEX_LAG bytes of log)
+ *                   no lock    write those entries, fsync rolled segments
+ *                              (.log, .index, .timeindex); fdatasync the
+ *                              active .log; fsync the partition dir if it
+ *                              gained a file
  *                   under mu   flushed = target; take the waiters with
  *                              end_offset <= flushed
  *                   no lock    call them, in offset order, KAFKA_NONE
@@ -65,6 +69,14 @@
  * never delay a flush round. */
 enum { CKPT_INTERVAL_MS = 1000 };
 
+/* The active segment's index files are written when the entries they lack
+ * cover this many bytes of log: a write (open, pwrite, close of each file)
+ * per 4 MiB keeps them off the append path and costs the flusher little,
+ * and a recovery that resumes from the file's last entry (recovery.c)
+ * rescans at most this much more than the unflushed tail. */
+#define FLUSHER_INDEX_LAG (4 << 20)
+int64_t flusher__index_lag = FLUSHER_INDEX_LAG;
+
 void flusher_mark_dirty(struct plog *pl, bool wake)
 {
 	struct logdir *ld = pl->ld;
@@ -92,9 +104,32 @@ struct flush_plan {
 	int64_t target;             /* leo when the flush began */
 	struct segment *active;     /* referenced */
 	struct segment **rolled;    /* referenced; owned array */
+	struct seg_tails *rtails;   /* owned: rolled[i]'s index entries to store */
 	size_t nrolled;
+	struct seg_tails atail;     /* the active segment's, when store_active */
+	bool store_active;
+	bool stored;                /* the tails were written */
 	bool dir;                   /* fsync the partition dir */
 };
+
+/* Records which index entries the flush stored (mu). */
+static void flusher_plan_record(struct flush_plan *fp)
+{
+	for (size_t i = 0; i < fp->nrolled; i++)
+		segment_tails_done(fp->rolled[i], &fp->rtails[i], fp->stored);
+	if (fp->store_active)
+		segment_tails_done(fp->active, &fp->atail, fp->stored);
+}
+
+/* Drops the plan's references (after flusher_plan_record). */
+static void flusher_plan_free(struct flush_plan *fp)
+{
+	for (size_t i = 0; i < fp->nrolled; i++)
+		segment_unref(fp->rolled[i]);
+	free(fp->rolled);
+	free(fp->rtails);
+	segment_unref(fp->active);
+}
 
 /* Under mu: what this flush covers. Returns false when out of memory. */
 static bool flusher_plan(struct plog *pl, struct flush_plan *fp)
@@ -103,16 +138,27 @@ static bool flusher_plan(struct plog *pl, struct flush_plan *fp)
 	size_t n = 0;
 	for (size_t i = 0; i < pl->nsegs; i++)
 		n += pl->segs[i]->unsynced;
-	if (n > 0 && (fp->rolled = malloc(n * sizeof *fp->rolled)) == NULL)
+	if (n > 0 && ((fp->rolled = malloc(n * sizeof *fp->rolled)) == NULL ||
+		      (fp->rtails = malloc(n * sizeof *fp->rtails)) == NULL)) {
+		free(fp->rolled);
 		return false;
+	}
 	for (size_t i = 0; i < pl->nsegs; i++) {
-		if (pl->segs[i]->unsynced) {
-			fileref_ref(&pl->segs[i]->ref);
-			fp->rolled[fp->nrolled++] = pl->segs[i];
+		struct segment *seg = pl->segs[i];
+		if (seg->unsynced && segment_take_tails(seg, &fp->rtails[fp->nrolled], true)) {
+			fileref_ref(&seg->ref);
+			fp->rolled[fp->nrolled++] = seg;
+		} else if (seg->unsynced) {
+			flusher_plan_record(fp);
+			flusher_plan_free(fp);
+			return false;
 		}
 	}
 	fp->active = pl->segs[pl->nsegs - 1];
 	fileref_ref(&fp->active->ref);
+	if (index_unstored(&fp->active->oidx) > 0 &&
+	    index_unstored_span(&fp->active->oidx) >= flusher__index_lag)
+		fp->store_active = segment_take_tails(fp->active, &fp->atail, false);
 	fp->target = atomic_load(&pl->leo);
 	fp->dir = pl->dir_dirty;
 	pl->dir_dirty = false;
@@ -121,31 +167,74 @@ static bool flusher_plan(struct plog *pl, struct flush_plan *fp)
 	return true;
 }
 
-static void flusher_plan_free(struct flush_plan *fp)
+/* Does the plan write files in the partition dir? */
+static bool flusher_needs_dir(const struct flush_plan *fp)
 {
-	for (size_t i = 0; i < fp->nrolled; i++)
-		segment_unref(fp->rolled[i]);
-	free(fp->rolled);
-	segment_unref(fp->active);
+	return fp->nrolled > 0 || fp->store_active || fp->dir;
 }
 
-/* The syncs, without locks. Returns 0, or an errno value with the failing
- * file's name written into name. */
-static int flusher_sync(struct plog *pl, const struct flush_plan *fp, char *name, size_t len)
+/* Writes the index entries the plan took, into dirfd (rolled segments'
+ * fsync'd when sync_rolled). 0 or an errno value with the file named. */
+static int flusher_store(struct flush_plan *fp, int dirfd, bool sync_rolled, char *name,
+			 size_t len)
 {
 	int e = 0;
 	for (size_t i = 0; i < fp->nrolled && e == 0; i++) {
+		fp->rtails[i].o.sync = fp->rtails[i].t.sync = sync_rolled;
+		segment_name(name, len, fp->rolled[i]->base_offset, ".index");
+		e = segment_write_tails(fp->rolled[i], &fp->rtails[i], dirfd);
+	}
+	if (e == 0 && fp->store_active) {
+		segment_name(name, len, fp->active->base_offset, ".index");
+		e = segment_write_tails(fp->active, &fp->atail, dirfd);
+	}
+	fp->stored = e == 0;
+	return e;
+}
+
+/* The index writes and syncs, without locks (a dir reference while they
+ * need the dir). Returns 0, or an errno value with the failing file's
+ * name written into name. */
+static int flusher_sync(struct plog *pl, struct flush_plan *fp, char *name, size_t len)
+{
+	int dfd = -1, e = 0;
+	if (flusher_needs_dir(fp) && (dfd = plog__dir_get(pl)) < 0) {
+		snprintf(name, len, "%s", "the partition directory");
+		return errno;
+	}
+	if (dfd >= 0)
+		e = flusher_store(fp, dfd, true, name, len);
+	for (size_t i = 0; i < fp->nrolled && e == 0; i++) {
 		segment_name(name, len, fp->rolled[i]->base_offset, ".log");
-		e = segment_sync(fp->rolled[i], true);
+		e = segment_sync(fp->rolled[i]);
 	}
 	if (e == 0) {
 		segment_name(name, len, fp->active->base_offset, ".log");
-		e = segment_sync(fp->active, false);
+		e = segment_sync(fp->active);
 	}
 	if (e == 0 && fp->dir) {
 		snprintf(name, len, "%s", "the partition directory");
-		e = plog__sync_dir(pl->dirfd);
+		e = plog__sync_dir(dfd);
 	}
+	if (dfd >= 0)
+		plog__dir_put(pl);
+	return e;
+}
+
+/* A group flush's part before the syncfs: writes the index entries (no
+ * fsync: the syncfs covers them). 0 or an errno value, file named. */
+static int flusher_store_for_group(struct plog *pl, struct flush_plan *fp, char *name,
+				   size_t len)
+{
+	if (fp->nrolled == 0 && !fp->store_active)
+		return 0;
+	int dfd = plog__dir_get(pl);
+	if (dfd < 0) {
+		snprintf(name, len, "%s", "the partition directory");
+		return errno;
+	}
+	int e = flusher_store(fp, dfd, false, name, len);
+	plog__dir_put(pl);
 	return e;
 }
 
@@ -181,7 +270,9 @@ static bool flusher_begin(struct plog *pl, struct flush_plan *fp, int *err)
 	pthread_mutex_lock(&pl->flush_mu);
 	pthread_mutex_lock(&pl->mu);
 	*err = atomic_load(&pl->err);
-	if (*err != KAFKA_NONE || flusher_clean(pl)) {
+	/* Closed: its close flushed it, or it was deleted (its dir may be
+	 * gone already) — nothing here is to be made durable any more. */
+	if (*err != KAFKA_NONE || pl->closed || flusher_clean(pl)) {
 		*err = flusher_answer(pl, *err);
 		pthread_mutex_unlock(&pl->flush_mu);
 		return false;
@@ -202,8 +293,9 @@ static int flusher_end(struct plog *pl, struct flush_plan *fp, int e, const char
 {
 	int err = KAFKA_NONE;
 	pthread_mutex_lock(&pl->mu);
+	flusher_plan_record(fp);
 	if (e != 0) {
-		plog__fail(pl, "fdatasync of", name, e);
+		plog__fail(pl, "flush of", name, e);
 		err = KAFKA_KAFKA_STORAGE_ERROR;
 	} else {
 		for (size_t i = 0; i < fp->nrolled; i++)
@@ -243,31 +335,37 @@ int flusher_flush(struct plog *pl)
  * which names the failing file and fails only its partition. */
 enum { FLUSHER_GROUP_MIN = 4 };
 
+struct group_item {
+	struct flush_plan fp;
+	bool planned;               /* flusher_begin said there is work */
+	int e;                      /* 0 or the errno of its part of the flush */
+	char name[80];              /* the file e is about */
+};
+
 static void flusher_flush_group(struct logdir *ld, struct plog **pls, size_t n)
 {
-	struct flush_plan *fp = malloc(n * sizeof *fp);
-	bool *planned = calloc(n, sizeof *planned);
-	if (fp == NULL || planned == NULL) {
-		free(fp);
-		free(planned);
+	struct group_item *g = calloc(n, sizeof *g);
+	if (g == NULL) {
 		for (size_t i = 0; i < n; i++)
 			flusher_flush(pls[i]);
 		return;
 	}
 	int err;
-	for (size_t i = 0; i < n; i++)
-		planned[i] = flusher_begin(pls[i], &fp[i], &err);
+	for (size_t i = 0; i < n; i++) {
+		g[i].planned = flusher_begin(pls[i], &g[i].fp, &err);
+		if (g[i].planned)
+			g[i].e = flusher_store_for_group(pls[i], &g[i].fp, g[i].name, sizeof g[i].name);
+	}
 	atomic_fetch_add(&plog__stats.fs_syncs, 1);
 	int group_e = plog__syncfs(ld->dirfd) == 0 ? 0 : errno;
 	for (size_t i = 0; i < n; i++) {
-		if (!planned[i])
+		if (!g[i].planned)
 			continue;
-		char name[80] = "";
-		int e = group_e == 0 ? 0 : flusher_sync(pls[i], &fp[i], name, sizeof name);
-		flusher_end(pls[i], &fp[i], e, name);
+		if (g[i].e == 0 && group_e != 0)
+			g[i].e = flusher_sync(pls[i], &g[i].fp, g[i].name, sizeof g[i].name);
+		flusher_end(pls[i], &g[i].fp, g[i].e, g[i].name);
 	}
-	free(fp);
-	free(planned);
+	free(g);
 }
 
 /* ================================================================ rounds */

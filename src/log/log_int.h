@@ -10,7 +10,8 @@
  *   cleaner.file_mu ->  cleaner.mu                (cleaner.c; cleaner.mu is a
  *                                                  leaf, neither is taken with
  *                                                  a log lock held)
- * logdir.mu is a leaf: nobody takes a plog lock while holding it. No lock is
+ * logdir.mu is a leaf: nobody takes a plog lock while holding it; so is
+ * plog.dir_mu (plog__dir_get/put, taken under any of the others). No lock is
  * held across an fsync/fdatasync except plog.flush_mu (which only orders
  * flushes of one partition, never appends or reads) and logdir.ckpt_mu.
  */
@@ -34,17 +35,30 @@ struct pstate;  /* src/txn/pstate.h */
 enum index_kind { INDEX_OFFSET = 0, INDEX_TIME = 1 };
 enum { INDEX_OFFSET_ENTRY = 8, INDEX_TIME_ENTRY = 12 };
 
-/* One sparse index of a segment: the file's bytes kept in memory as they
- * are on disk (big-endian entries), so the file is always a prefix-copy of
- * buf. Guarded by the owning plog's mutex. */
+/* One sparse index of a segment, in memory as on disk (big-endian
+ * entries); the file is written by index_store / index_tail_write and
+ * holds no descriptor between writes (index.c). Guarded by the owning
+ * plog's mutex. */
 struct index {
-	int fd;                 /* .index / .timeindex, owned; -1 when closed */
 	enum index_kind kind;
 	int64_t base_offset;    /* the segment's base offset (relative offsets) */
 	uint8_t *buf;           /* owned: n entries, big-endian as on disk */
-	size_t n;               /* entries in buf (and in the file) */
+	size_t n;               /* entries in buf */
 	size_t cap;             /* bytes allocated for buf */
 	size_t max_entries;     /* index_max_bytes / entry size, >= 1 */
+	size_t stored;          /* the file holds buf's first `stored` entries */
+	bool rewrite;           /* the file may differ from buf: truncate, write all */
+	bool unsynced;          /* written since its last fsync */
+};
+
+/* The part of an index its file lacks, copied under the plog mutex so it
+ * can be written without it. */
+struct index_tail {
+	uint8_t *bytes;         /* owned copy, len bytes; NULL when len is 0 */
+	size_t from, len;       /* file position and length */
+	size_t n;               /* entries the file holds once written */
+	bool trunc;             /* truncate first (and create when missing) */
+	bool sync;              /* fsync after writing */
 };
 
 /* A decoded entry. Offset index: key = absolute offset, val = file position.
@@ -54,30 +68,47 @@ struct index_entry {
 	int64_t val;
 };
 
-/* Opens (creating when create is true) <dirfd>/<name>. Returns 0, 1 when the
- * file did not exist and was created, -1 with errno. Does not load it. */
-int index_open(struct index *ix, int dirfd, const char *name, enum index_kind kind,
-	       int64_t base_offset, int32_t index_max_bytes);
-/* Loads the file into memory and checks it: whole entries, keys and values
- * strictly increasing, relative offsets >= 0, offset-index positions below
- * log_size, offsets below next_offset (pass INT64_MAX when unknown).
- * Returns 0, 1 when inconsistent (caller rebuilds), -1 on I/O error. */
-int index_load(struct index *ix, uint64_t log_size, int64_t next_offset);
+/* An empty index (no file touched). */
+void index_init(struct index *ix, enum index_kind kind, int64_t base_offset,
+		int32_t index_max_bytes);
+/* Loads <dirfd>/<base>.index (.timeindex) into memory and checks it: whole
+ * entries, keys and values strictly increasing, relative offsets >= 0,
+ * offset-index positions below log_size, offsets below next_offset (pass
+ * INT64_MAX when unknown). Returns 0, 1 when missing or inconsistent
+ * (caller rebuilds), -1 on I/O error. */
+int index_load(struct index *ix, int dirfd, uint64_t log_size, int64_t next_offset);
 void index_close(struct index *ix);
-/* Forgets every entry in memory (the file is rewritten by index_rewrite). */
+/* Forgets every entry (the next store rewrites the file). */
 void index_reset(struct index *ix);
+/* Keeps the first n entries only (the next store rewrites the file). */
+void index_forget_after(struct index *ix, size_t n);
 bool index_full(const struct index *ix);
 size_t index_count(const struct index *ix);
-/* Adds an entry in memory only; skipped (returns false) when the index is
+/* Adds an entry in memory; skipped (returns false) when the index is
  * full, out of memory, not strictly increasing, or the relative offset or
  * position does not fit 32 bits — a sparse index may miss entries. */
 bool index_push(struct index *ix, int64_t key, int64_t val);
-/* index_push, then writes the new entry to the file. Returns 0 or -1
- * (errno) on a write error. */
-int index_append(struct index *ix, int64_t key, int64_t val);
-/* Replaces the file's content by the entries in memory. 0 or -1 (errno). */
-int index_rewrite(struct index *ix);
-int index_sync(struct index *ix);
+/* Whether the file lacks anything (0: nothing to store). */
+size_t index_unstored(const struct index *ix);
+/* Offset index: log bytes between the last stored entry's batch and the
+ * last entry's (what a recovery from the file would rescan). 0 otherwise. */
+int64_t index_unstored_span(const struct index *ix);
+/* "<base>.index" or "<base>.timeindex". */
+void index_file_name(const struct index *ix, char *out, size_t len);
+/* Copies what the file lacks into t (mu); sync: the write fsyncs too.
+ * false: out of memory. */
+bool index_take(const struct index *ix, struct index_tail *t, bool sync);
+/* Writes t into <dirfd>/name (NULL: index_file_name); no lock. 0 (also
+ * when an appended-to file is gone) or -1 with errno. */
+int index_tail_write(const struct index *ix, const struct index_tail *t, int dirfd,
+		     const char *name);
+/* After index_tail_write (mu): records what the file holds when written,
+ * frees t. */
+void index_tail_done(struct index *ix, struct index_tail *t, bool written);
+/* take + write + done when the file lacks anything (or, with sync, was
+ * written without an fsync since), for a thread that owns the index alone
+ * (opening, cleaning, closing, a rolled segment's flush). 0 or -1 errno. */
+int index_store(struct index *ix, int dirfd, const char *name, bool sync);
 /* Entry i (0 <= i < n). */
 struct index_entry index_at(const struct index *ix, size_t i);
 /* The last entry whose key is <= key (< key when strict). false: none. */
@@ -132,38 +163,49 @@ struct segment_reader {
 };
 
 void segment_name(char *out, size_t outlen, int64_t base_offset, const char *ext);
-/* Creates the three files of a new, empty segment (O_EXCL: an existing
- * .log is an error). Returns the segment with one reference, or NULL with
- * errno set and a message logged. Any thread holding the plog mutex. */
+/* Creates the files of a new, empty segment (O_EXCL for the .log: an
+ * existing one is an error; the index files empty). Returns the
+ * segment with one reference, or NULL with errno set and a message
+ * logged. Any thread holding the plog mutex. */
 struct segment *segment_create(int dirfd, const char *part, int64_t base_offset,
 			       const struct plog_config *cfg, int64_t now_ms);
-/* Opens an existing segment (.log must exist; a missing index file is
- * created empty and *index_missing set). size = the .log's file size.
- * Returns NULL with errno (message logged). */
+/* Opens an existing segment's .log (its indexes stay empty until
+ * index_load). size = the .log's file size. Returns NULL with errno
+ * (message logged). */
 struct segment *segment_open(int dirfd, const char *part, int64_t base_offset,
-			     const struct plog_config *cfg, bool *index_missing);
+			     const struct plog_config *cfg);
 /* An in-memory segment with no files yet (fd -1), one reference: for the
  * cleaner, which creates its output files under temporary names
- * (cleaner_swap.c). NULL on OOM. */
+ * (cleaner_swap.c) and sets up its indexes (index_init). NULL on OOM. */
 struct segment *segment_new(int64_t base_offset);
 void segment_unref(struct segment *seg);
 /* Writes n bytes at seg->size (loops on short writes); does not move size.
  * Returns 0 or an errno value. Plog mutex. */
 int segment_write(struct segment *seg, const uint8_t *p, size_t n);
 /* Accounts one batch (already in the file at pos) in the segment's max
- * timestamp and indexes: an index entry when more than interval bytes were
- * appended since the last one (Kafka's rule). write: also append the
- * entries to the index files. Returns 0 or -1 (errno) on an index write
- * error. Plog mutex. */
-int segment_track(struct segment *seg, const struct batch_hdr *h, uint64_t pos,
-		  int32_t interval, bool write);
+ * timestamp and indexes (in memory): an index entry when more than
+ * interval bytes were appended since the last one (Kafka's rule). Plog
+ * mutex. */
+void segment_track(struct segment *seg, const struct batch_hdr *h, uint64_t pos, int32_t interval);
 /* Makes the time index end with the segment's max timestamp (Kafka does
  * this when a segment stops being active, so a reopened segment learns its
- * max timestamp from the file). 0 or -1 (errno). */
-int segment_seal(struct segment *seg);
-/* fdatasync the .log (and the .txnindex when open); full: also fsync both
- * indexes. 0 or errno. */
-int segment_sync(struct segment *seg, bool full);
+ * max timestamp from the file). In memory; stored with the rest. */
+void segment_seal(struct segment *seg);
+/* Writes what both index files lack and, with sync, fsyncs them
+ * (index_store: the caller owns the indexes). 0 or errno. */
+int segment_store_indexes(struct segment *seg, int dirfd, bool sync);
+/* What both index files lack, for a store without the plog mutex: taken
+ * under it (false: out of memory), written without it (0 or errno),
+ * recorded under it again (written: the write succeeded; frees st). One
+ * store per segment at a time (the plog's flush_mu). */
+struct seg_tails {
+	struct index_tail o, t;
+};
+bool segment_take_tails(struct segment *seg, struct seg_tails *st, bool sync);
+int segment_write_tails(const struct segment *seg, const struct seg_tails *st, int dirfd);
+void segment_tails_done(struct segment *seg, struct seg_tails *st, bool written);
+/* fdatasync the .log (and the .txnindex when open). 0 or errno. */
+int segment_sync(struct segment *seg);
 int segment_truncate(struct segment *seg, uint64_t size);
 /* Removes the files of a segment (.log, .index, .timeindex, .txnindex;
  * ENOENT ignored). 0 or errno. */
@@ -226,10 +268,18 @@ struct plog {
 	char *topic;                /* owned */
 	int32_t partition;
 	char *name;                 /* owned: "<topic>-<partition>", for logs */
-	char *dir;                  /* owned: path of the partition dir at open (a delete's
-				     * rename does not change it; dirfd follows the dir) */
-	int dirfd;                  /* owned: the partition dir (survives a rename) */
+	char *dir;                  /* owned: path of the partition dir at open, for
+				     * messages (a delete's rename does not change it) */
 	struct logdir *ld;          /* borrowed: the owning log dir */
+	/* The partition dir is open only while someone uses it (plog__dir_get):
+	 * a descriptor per partition held for its lifetime would cap a broker
+	 * at RLIMIT_NOFILE / 4 partitions (dir, .log and two indexes). */
+	pthread_mutex_t dir_mu;     /* leaf: the three fields below */
+	char *dir_name;             /* the dir's name under ld's dir: == name, or owned
+				     * after a delete's rename (plog__dir_rename) */
+	int dirfd;                  /* open while dir_refs > 0, else -1; read without
+				     * dir_mu by a holder of a reference */
+	int dir_refs;
 	atomic_int refs;            /* registry 1, flusher round 1 each */
 
 	pthread_mutex_t mu;         /* append, segment list, waiters, config */
@@ -286,10 +336,13 @@ extern struct plog_stats plog__stats;
 extern int (*plog__fdatasync)(int fd);
 /* The whole-file-system sync of a group flush (flusher.c); swappable too. */
 extern int (*plog__syncfs)(int fd);
+/* Bytes of log the active segment's index entries may cover before the
+ * flusher writes them to the files (flusher.c); tests set 0: every flush. */
+extern int64_t flusher__index_lag;
 
 /* Creates the in-memory partition (no files touched). NULL on OOM. */
 struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, const char *dir,
-		       int dirfd, const struct plog_config *cfg);
+		       const struct plog_config *cfg);
 void plog__ref(struct plog *pl);
 /* Drops a reference; the last one frees the plog and its segment refs. */
 void plog__unref(struct plog *pl);
@@ -307,6 +360,14 @@ void plog__fail_waiters(struct plog *pl, int err);
 int plog__close_files(struct plog *pl);
 /* Fsync of a directory fd, counted. 0 or errno. */
 int plog__sync_dir(int fd);
+/* A reference to the partition dir: returns its descriptor (also in
+ * pl->dirfd), valid until the matching plog__dir_put; -1 with errno when
+ * it cannot be opened. Any thread, any lock held (dir_mu is a leaf). */
+int plog__dir_get(struct plog *pl);
+void plog__dir_put(struct plog *pl);
+/* Renames the partition dir to `to` (under ld's dir); later references
+ * open it there. 0 or errno. */
+int plog__dir_rename(struct plog *pl, const char *to);
 
 /* The append steps shared by plog_append and plog_append_marker (txnlog.c).
  * plog__write_locked: rolls when needed, assigns offsets from leo, writes

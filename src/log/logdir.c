@@ -405,18 +405,15 @@ static bool registry_remove(struct logdir *ld, struct plog *pl)
 	return false;
 }
 
-/* Creates <name> under the log dir if needed (durably) and opens it. */
+/* Creates <name> under the log dir if needed (durably). 0 or -1 (errno). */
 static int logdir_part_dir(struct logdir *ld, const char *name)
 {
 	if (mkdirat(ld->dirfd, name, 0755) == 0) {
 		/* The new dir's name must be durable before any of its data
 		 * is acknowledged. */
-		if (plog__sync_dir(ld->dirfd) != 0)
-			return -1;
-	} else if (errno != EEXIST) {
-		return -1;
+		return plog__sync_dir(ld->dirfd) == 0 ? 0 : -1;
 	}
-	return openat(ld->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return errno == EEXIST ? 0 : -1;
 }
 
 /* Recovers the partition and registers it. */
@@ -466,16 +463,13 @@ int logdir_plog_open(struct logdir *ld, const char *topic, int32_t partition,
 		log_error("log", "%s: already open", name);
 		return KAFKA_UNKNOWN_SERVER_ERROR;
 	}
-	int pfd = logdir_part_dir(ld, name);
-	if (pfd < 0) {
-		log_error("log", "%s: cannot open the partition dir: %s", path, strerror(errno));
+	if (logdir_part_dir(ld, name) != 0) {
+		log_error("log", "%s: cannot create the partition dir: %s", path, strerror(errno));
 		return KAFKA_KAFKA_STORAGE_ERROR;
 	}
-	struct plog *pl = plog__new(ld, topic, partition, path, pfd, cfg);
-	if (pl == NULL) {
-		close(pfd);
+	struct plog *pl = plog__new(ld, topic, partition, path, cfg);
+	if (pl == NULL)
 		return KAFKA_KAFKA_STORAGE_ERROR;
-	}
 	return logdir_plog_load(ld, pl, rp, out);
 }
 
@@ -518,9 +512,12 @@ void logdir_plog_delete(struct logdir *ld, struct plog *pl)
 	snprintf(old, sizeof old, "%s-%d", pl->topic, pl->partition);
 	snprintf(doomed, sizeof doomed, "%s.%016llx%08x-delete", old, (unsigned long long)clock_mono_us(),
 		 atomic_fetch_add(&seq, 1));
-	if (renameat(ld->dirfd, old, ld->dirfd, doomed) != 0 || plog__sync_dir(ld->dirfd) != 0) {
+	int e = plog__dir_rename(pl, doomed);
+	if (e == 0)
+		e = plog__sync_dir(ld->dirfd);
+	if (e != 0) {
 		log_error("log", "%s/%s: cannot rename to %s: %s; removing it in place", ld->path, old,
-			  doomed, strerror(errno));
+			  doomed, strerror(e));
 		snprintf(doomed, sizeof doomed, "%s", old);
 	}
 	pthread_mutex_lock(&pl->mu);

@@ -47,6 +47,7 @@
  * Threads: any thread; see log_int.h for the lock order.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,17 +67,17 @@ int (*plog__syncfs)(int fd) = syncfs;
 
 /* Is the partition dir on the same file system as its log dir's? Then a
  * syncfs of the log dir makes its files durable too (flusher.c). */
-static bool plog_on_ld_fs(const struct logdir *ld, int dirfd)
+static bool plog_on_ld_fs(const struct logdir *ld, const char *dir_name)
 {
 	struct stat a, b;
-	return ld != NULL && fstat(ld->dirfd, &a) == 0 && fstat(dirfd, &b) == 0 &&
+	return ld != NULL && fstat(ld->dirfd, &a) == 0 && fstatat(ld->dirfd, dir_name, &b, 0) == 0 &&
 	       a.st_dev == b.st_dev;
 }
 
 /* ============================================================ lifecycle */
 
 struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, const char *dir,
-		       int dirfd, const struct plog_config *cfg)
+		       const struct plog_config *cfg)
 {
 	struct plog *pl = calloc(1, sizeof *pl);
 	if (pl == NULL)
@@ -96,9 +97,10 @@ struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, 
 	}
 	snprintf(pl->name, nlen, "%s-%d", topic, partition);
 	pl->partition = partition;
-	pl->dirfd = dirfd;
+	pl->dir_name = pl->name;  /* the dir is "<topic>-<partition>" under the log dir */
+	pl->dirfd = -1;
 	pl->ld = ld;
-	pl->on_ld_fs = plog_on_ld_fs(ld, dirfd);
+	pl->on_ld_fs = plog_on_ld_fs(ld, pl->dir_name);
 	pl->cfg = *cfg;
 	pl->oldest_unflushed_ms = -1;
 	pl->snap_pending_off = -1;
@@ -106,6 +108,7 @@ struct plog *plog__new(struct logdir *ld, const char *topic, int32_t partition, 
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_mutex_init(&pl->flush_mu, NULL);
 	pthread_mutex_init(&pl->snap_mu, NULL);
+	pthread_mutex_init(&pl->dir_mu, NULL);
 	atomic_init(&pl->refs, 1);
 	atomic_init(&pl->err, KAFKA_NONE);
 	atomic_init(&pl->dirty, false);
@@ -122,8 +125,11 @@ void plog__unref(struct plog *pl)
 		segment_unref(pl->segs[i]);
 	free(pl->segs);
 	free(pl->waiters);
-	if (pl->dirfd >= 0)
+	if (pl->dirfd >= 0)  /* only when a dir reference was leaked */
 		close(pl->dirfd);
+	if (pl->dir_name != pl->name)
+		free(pl->dir_name);
+	pthread_mutex_destroy(&pl->dir_mu);
 	pthread_mutex_destroy(&pl->mu);
 	pthread_mutex_destroy(&pl->flush_mu);
 	pthread_mutex_destroy(&pl->snap_mu);
@@ -165,6 +171,52 @@ int plog__sync_dir(int fd)
 {
 	atomic_fetch_add(&plog__stats.dir_syncs, 1);
 	return fsync(fd) == 0 ? 0 : errno;
+}
+
+int plog__dir_get(struct plog *pl)
+{
+	pthread_mutex_lock(&pl->dir_mu);
+	if (pl->dir_refs == 0) {
+		pl->dirfd = openat(pl->ld->dirfd, pl->dir_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pl->dirfd < 0) {
+			int e = errno;
+			pthread_mutex_unlock(&pl->dir_mu);
+			errno = e;
+			return -1;
+		}
+	}
+	pl->dir_refs++;
+	int fd = pl->dirfd;
+	pthread_mutex_unlock(&pl->dir_mu);
+	return fd;
+}
+
+void plog__dir_put(struct plog *pl)
+{
+	pthread_mutex_lock(&pl->dir_mu);
+	if (--pl->dir_refs == 0) {
+		close(pl->dirfd);
+		pl->dirfd = -1;
+	}
+	pthread_mutex_unlock(&pl->dir_mu);
+}
+
+int plog__dir_rename(struct plog *pl, const char *to)
+{
+	char *copy = strdup(to);
+	if (copy == NULL)
+		return ENOMEM;
+	pthread_mutex_lock(&pl->dir_mu);
+	int e = renameat(pl->ld->dirfd, pl->dir_name, pl->ld->dirfd, to) == 0 ? 0 : errno;
+	if (e == 0) {
+		if (pl->dir_name != pl->name)
+			free(pl->dir_name);
+		pl->dir_name = copy;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&pl->dir_mu);
+	free(copy);
+	return e;
 }
 
 static struct segment *plog_active(const struct plog *pl) { return pl->segs[pl->nsegs - 1]; }
@@ -340,19 +392,18 @@ static int plog_roll(struct plog *pl, int64_t now_ms)
 {
 	struct segment *old = plog_active(pl);
 	char name[64];
-	segment_name(name, sizeof name, old->base_offset, ".timeindex");
-	if (segment_seal(old) != 0) {
-		plog__fail(pl, "write", name, errno);
-		return -1;
-	}
+	segment_seal(old);
 	int64_t base = atomic_load(&pl->leo);
-	struct segment *seg = segment_create(pl->dirfd, pl->name, base, &pl->cfg, now_ms);
+	int dfd = plog__dir_get(pl);
+	struct segment *seg = dfd < 0 ? NULL : segment_create(dfd, pl->name, base, &pl->cfg, now_ms);
 	if (seg != NULL && plog__push_segment(pl, seg) != 0) {
 		segment_unref(seg);
-		segment_unlink(pl->dirfd, base);
+		segment_unlink(dfd, base);
 		seg = NULL;
 		errno = ENOMEM;
 	}
+	if (dfd >= 0)
+		plog__dir_put(pl);
 	if (seg == NULL) {
 		segment_name(name, sizeof name, base, ".log");
 		plog__fail(pl, "create", name, errno);
@@ -448,11 +499,7 @@ static int plog_write(struct plog *pl, struct segment *seg, const uint8_t *p, si
 	for (size_t off = 0; off < n; off += batch_total_size(&h)) {
 		batch_parse_header(p + off, n - off, &h);
 		plog_remember(seg, h.base_offset, pos + off);
-		if (segment_track(seg, &h, pos + off, pl->cfg.index_interval_bytes, true) != 0) {
-			segment_name(name, sizeof name, seg->base_offset, ".index");
-			plog__fail(pl, "index write", name, errno);
-			return -1;
-		}
+		segment_track(seg, &h, pos + off, pl->cfg.index_interval_bytes);
 	}
 	return 0;
 }
@@ -879,19 +926,32 @@ int plog_flush(struct plog *pl)
 int plog__close_files(struct plog *pl)
 {
 	char name[64];
+	struct seg_tails st;
 	/* The producer state at the log end: a clean restart scans nothing.
 	 * A failed write is logged and only costs a longer scan. Not for a
 	 * failed partition: its state may miss a batch (plog_append). */
 	if (atomic_load(&pl->err) == KAFKA_NONE)
 		psnap_write_now(pl);
+	pthread_mutex_lock(&pl->flush_mu);  /* the indexes' one store at a time */
 	pthread_mutex_lock(&pl->mu);
 	struct segment *seg = plog_active(pl);
 	fileref_ref(&seg->ref);
-	int rc = segment_seal(seg) == 0 ? 0 : errno;
+	segment_seal(seg);
+	bool taken = segment_take_tails(seg, &st, true);
 	pthread_mutex_unlock(&pl->mu);
+	int dfd = taken ? plog__dir_get(pl) : -1;
+	int rc = !taken ? ENOMEM : dfd < 0 ? errno : segment_write_tails(seg, &st, dfd);
+	segment_name(name, sizeof name, seg->base_offset, rc == 0 ? ".log" : ".index");
 	if (rc == 0)
-		rc = segment_sync(seg, true);
-	segment_name(name, sizeof name, seg->base_offset, ".log");
+		rc = segment_sync(seg);
+	if (dfd >= 0)
+		plog__dir_put(pl);
+	if (taken) {
+		pthread_mutex_lock(&pl->mu);
+		segment_tails_done(seg, &st, rc == 0);
+		pthread_mutex_unlock(&pl->mu);
+	}
+	pthread_mutex_unlock(&pl->flush_mu);
 	segment_unref(seg);
 	if (rc != 0) {
 		plog__fail(pl, "close", name, rc);

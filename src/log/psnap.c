@@ -111,7 +111,9 @@ struct offsets {
 
 /* ============================================================== listing */
 
-/* The snapshot offsets in pl's dir, ascending. 0 or -1 (errno). */
+/* The snapshot offsets in pl's dir, ascending. 0 or -1 (errno). The
+ * functions here that use pl->dirfd are called with a dir reference held
+ * (plog__dir_get): by recovery, psnap_prune or psnap_write_file. */
 static int psnap_list(struct plog *pl, struct offsets *out)
 {
 	DIR *d = segment_dir_list(pl->dirfd);
@@ -160,9 +162,14 @@ static int psnap_write_file(struct plog *pl, int64_t off, const uint8_t *p, size
 	char name[64], tmp[80];
 	segment_name(name, sizeof name, off, SNAP_EXT);
 	snprintf(tmp, sizeof tmp, "%s.tmp", name);
-	int fd = openat(pl->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
+	if (plog__dir_get(pl) < 0)
 		return errno;
+	int fd = openat(pl->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int e = errno;
+		plog__dir_put(pl);
+		return e;
+	}
 	int e = fio_write_all(fd, p, n) == 0 && fsync(fd) == 0 ? 0 : errno;
 	close(fd);
 	if (e == 0 && renameat(pl->dirfd, tmp, pl->dirfd, name) != 0)
@@ -174,6 +181,7 @@ static int psnap_write_file(struct plog *pl, int64_t off, const uint8_t *p, size
 		log_warn("log", "%s: cannot write %s: %s (recovery will scan more of the log)",
 			 pl->name, name, strerror(e));
 	}
+	plog__dir_put(pl);
 	return e;
 }
 
@@ -245,15 +253,16 @@ int psnap_write_now(struct plog *pl)
 static void psnap_prune_locked(struct plog *pl, int64_t first)
 {
 	struct offsets o = { 0 };
-	if (psnap_list(pl, &o) != 0) {
-		free(o.v);
+	if (plog__dir_get(pl) < 0)
 		return;  /* nothing lost: the next prune retries */
+	if (psnap_list(pl, &o) == 0) {
+		size_t keep = o.n;
+		for (size_t i = 0; i < o.n && o.v[i] <= first; i++)
+			keep = i;
+		for (size_t i = 0; keep < o.n && i < keep; i++)
+			psnap_remove(pl, o.v[i], "below the log start");
 	}
-	size_t keep = o.n;
-	for (size_t i = 0; i < o.n && o.v[i] <= first; i++)
-		keep = i;
-	for (size_t i = 0; keep < o.n && i < keep; i++)
-		psnap_remove(pl, o.v[i], "below the log start");
+	plog__dir_put(pl);
 	free(o.v);
 }
 

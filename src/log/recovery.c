@@ -226,7 +226,7 @@ static int recovery_validate(struct plog *pl, struct segment *seg, uint64_t pos,
 	while (pos < seg->size &&
 	       (rc = recovery_check_batch(seg, &r, pos, first_last, contiguous, &h, sc)) == 1) {
 		if (track) {
-			segment_track(seg, &h, pos, pl->cfg.index_interval_bytes, false);
+			segment_track(seg, &h, pos, pl->cfg.index_interval_bytes);
 		} else {
 			if (h.max_timestamp > seg->max_ts) {
 				seg->max_ts = h.max_timestamp;
@@ -271,20 +271,17 @@ static int recovery_rebuild(struct plog *pl, struct segment *seg)
 		return rc;
 	log_info("log", "%s: rebuilt the indexes of segment %020lld", pl->name,
 		 (long long)seg->base_offset);
-	return index_rewrite(&seg->oidx) == 0 && index_rewrite(&seg->tidx) == 0 ? 0 : -1;
+	return segment_store_indexes(seg, pl->dirfd, false) == 0 ? 0 : -1;
 }
 
 /* Step 4 for segment i (not scanned): load or rebuild its indexes. Returns
  * 0, 1 when it must be scanned after all, -1 on I/O error. */
-static int recovery_load(struct plog *pl, size_t i, bool index_missing)
+static int recovery_load(struct plog *pl, size_t i)
 {
 	struct segment *seg = pl->segs[i];
 	int64_t next = i + 1 < pl->nsegs ? pl->segs[i + 1]->base_offset : INT64_MAX;
-	int a = 1, b = 1;
-	if (!index_missing) {
-		a = index_load(&seg->oidx, seg->size, next);
-		b = a < 0 ? a : index_load(&seg->tidx, seg->size, next);
-	}
+	int a = index_load(&seg->oidx, pl->dirfd, seg->size, next);
+	int b = a < 0 ? a : index_load(&seg->tidx, pl->dirfd, seg->size, next);
 	if (a < 0 || b < 0)
 		return -1;
 	if (a == 1 || b == 1)
@@ -300,10 +297,10 @@ static int recovery_load(struct plog *pl, size_t i, bool index_missing)
 
 /* Step 5: the clean-shutdown check of the last segment. Returns true when
  * its indexes load, its tail is sound and it ends at rp. */
-static bool recovery_tail_ok(struct plog *pl, struct segment *seg, bool index_missing, int64_t rp)
+static bool recovery_tail_ok(struct plog *pl, struct segment *seg, int64_t rp)
 {
-	if (index_missing || index_load(&seg->oidx, seg->size, INT64_MAX) != 0 ||
-	    index_load(&seg->tidx, seg->size, INT64_MAX) != 0)
+	if (index_load(&seg->oidx, pl->dirfd, seg->size, INT64_MAX) != 0 ||
+	    index_load(&seg->tidx, pl->dirfd, seg->size, INT64_MAX) != 0)
 		return false;
 	struct index_entry e;
 	if (index_last(&seg->tidx, &e)) {
@@ -347,10 +344,11 @@ static size_t recovery_count_le(const struct index *ix, int64_t x, bool by_val)
  * so the scan rebuilds only what follows. Returns true with the segment's
  * state set as after tracking the batches before it (*pos: where that
  * batch starts, *last: its last offset), or false: scan S from its start. */
-static bool recovery_resume(struct segment *seg, int64_t rp, uint64_t *pos, int64_t *last)
+static bool recovery_resume(struct segment *seg, int dirfd, int64_t rp, uint64_t *pos,
+			    int64_t *last)
 {
-	if (rp <= seg->base_offset || index_load(&seg->oidx, seg->size, INT64_MAX) != 0 ||
-	    index_load(&seg->tidx, seg->size, INT64_MAX) != 0)
+	if (rp <= seg->base_offset || index_load(&seg->oidx, dirfd, seg->size, INT64_MAX) != 0 ||
+	    index_load(&seg->tidx, dirfd, seg->size, INT64_MAX) != 0)
 		return false;
 	size_t n = recovery_count_le(&seg->oidx, rp - 1, false);
 	if (n == 0)
@@ -364,10 +362,10 @@ static bool recovery_resume(struct segment *seg, int64_t rp, uint64_t *pos, int6
 	segment_reader_fini(&r);
 	if (ok != 1)
 		return false;
-	/* Like index_reset: the entries after n are forgotten in memory; the
-	 * files are rewritten after the scan. */
-	seg->oidx.n = n;
-	seg->tidx.n = recovery_count_le(&seg->tidx, e.key, true);
+	/* The entries after n are forgotten; the files are rewritten after
+	 * the scan. */
+	index_forget_after(&seg->oidx, n);
+	index_forget_after(&seg->tidx, recovery_count_le(&seg->tidx, e.key, true));
 	struct index_entry t;
 	seg->max_ts = seg->max_ts_offset = -1;
 	if (index_last(&seg->tidx, &t)) {
@@ -391,7 +389,7 @@ static int recovery_scan(struct plog *pl, size_t i, int64_t rp, bool *stop, uint
 	struct segment *seg = pl->segs[i];
 	uint64_t pos = 0;
 	int64_t first_last = -1;
-	if (rp < 0 || !recovery_resume(seg, rp, &pos, &first_last)) {
+	if (rp < 0 || !recovery_resume(seg, pl->dirfd, rp, &pos, &first_last)) {
 		pos = 0;
 		first_last = -1;
 		index_reset(&seg->oidx);
@@ -418,7 +416,7 @@ static int recovery_scan(struct plog *pl, size_t i, int64_t rp, bool *stop, uint
 			 pl->name, name, (unsigned long long)sc.pos, (long long)seg->next_offset, sc.why,
 			 later, later == 1 ? "" : "s");
 	}
-	return index_rewrite(&seg->oidx) == 0 && index_rewrite(&seg->tidx) == 0 ? 0 : -1;
+	return segment_store_indexes(seg, pl->dirfd, false) == 0 ? 0 : -1;
 }
 
 /* Segments i >= from: scan each (the first from rp's batch, see
@@ -453,7 +451,9 @@ static int recovery_scan_from(struct plog *pl, size_t from, int64_t rp, uint64_t
 static int recovery_sync(struct plog *pl, size_t from)
 {
 	for (size_t i = from; i < pl->nsegs; i++) {
-		int e = segment_sync(pl->segs[i], true);
+		int e = segment_sync(pl->segs[i]);
+		if (e == 0)
+			e = segment_store_indexes(pl->segs[i], pl->dirfd, true);
 		if (e != 0) {
 			errno = e;
 			return -1;
@@ -479,12 +479,11 @@ static int recovery_empty(struct plog *pl)
 	return plog__sync_dir(pl->dirfd) == 0 ? 0 : -1;
 }
 
-/* Opens every listed segment; missing[i] tells whether an index file of
- * segment i had to be created. */
-static int recovery_open_all(struct plog *pl, const struct bases *b, bool *missing)
+/* Opens every listed segment. */
+static int recovery_open_all(struct plog *pl, const struct bases *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
-		struct segment *seg = segment_open(pl->dirfd, pl->name, b->v[i], &pl->cfg, &missing[i]);
+		struct segment *seg = segment_open(pl->dirfd, pl->name, b->v[i], &pl->cfg);
 		if (seg == NULL)
 			return -1;
 		if (plog__push_segment(pl, seg) != 0) {
@@ -506,11 +505,11 @@ static size_t recovery_first_to_scan(const struct plog *pl, int64_t rp)
 }
 
 /* Steps 3-7 once the segments are open. */
-static int recovery_segments(struct plog *pl, const bool *missing, int64_t rp, bool clean)
+static int recovery_segments(struct plog *pl, int64_t rp, bool clean)
 {
 	size_t from = recovery_first_to_scan(pl, rp);
 	for (size_t i = 0; i < from; i++) {
-		int rc = recovery_load(pl, i, missing[i]);
+		int rc = recovery_load(pl, i);
 		if (rc < 0)
 			return -1;
 		if (rc == 1) {
@@ -520,7 +519,7 @@ static int recovery_segments(struct plog *pl, const bool *missing, int64_t rp, b
 		}
 	}
 	struct segment *last = pl->segs[pl->nsegs - 1];
-	if (clean && rp >= 0 && from == pl->nsegs - 1 && recovery_tail_ok(pl, last, missing[from], rp))
+	if (clean && rp >= 0 && from == pl->nsegs - 1 && recovery_tail_ok(pl, last, rp))
 		return 0;
 	log_info("log", "%s: recovering from offset %lld (%s): scanning %zu segment(s) from %020lld",
 		 pl->name, (long long)(rp > 0 ? rp : 0),
@@ -551,8 +550,12 @@ static int recovery_segments(struct plog *pl, const bool *missing, int64_t rp, b
 int recovery_run(struct plog *pl, int64_t rp, bool clean)
 {
 	struct bases b = { 0 };
-	bool *missing = NULL;
 	int rc = KAFKA_KAFKA_STORAGE_ERROR;
+	/* One reference to the dir for the whole open: pl->dirfd below. */
+	if (plog__dir_get(pl) < 0) {
+		log_error("log", "%s: cannot open %s: %s", pl->name, pl->dir, strerror(errno));
+		return rc;
+	}
 	if (cleaner__recover_swaps(pl) != 0) {
 		log_error("log", "%s: cannot complete an interrupted cleaner swap in %s: %s", pl->name,
 			  pl->dir, strerror(errno));
@@ -568,9 +571,7 @@ int recovery_run(struct plog *pl, int64_t rp, bool clean)
 			goto out;
 		}
 	} else {
-		missing = calloc(b.n, sizeof *missing);
-		if (missing == NULL || recovery_open_all(pl, &b, missing) != 0 ||
-		    recovery_segments(pl, missing, rp, clean) != 0) {
+		if (recovery_open_all(pl, &b) != 0 || recovery_segments(pl, rp, clean) != 0) {
 			log_error("log", "%s: recovery failed: %s", pl->name, strerror(errno));
 			goto out;
 		}
@@ -585,7 +586,7 @@ int recovery_run(struct plog *pl, int64_t rp, bool clean)
 	atomic_store(&pl->size_bytes, size);
 	rc = psnap_recover(pl, clock_wall_ms());
 out:
-	free(missing);
+	plog__dir_put(pl);
 	free(b.v);
 	return rc;
 }

@@ -92,6 +92,11 @@ static int trash_rename(int dirfd, int64_t base, const char *ext, int fd)
 /* Unlinks the "<base><ext>.deleted" files (ENOENT ignored). */
 static void trash_unlink(struct plog *pl, int64_t base)
 {
+	if (plog__dir_get(pl) < 0) {
+		log_warn("log", "%s: cannot open %s to remove deleted segment %020lld: %s", pl->name,
+			 pl->dir, (long long)base, strerror(errno));
+		return;
+	}
 	for (size_t i = 0; i < sizeof seg_exts / sizeof *seg_exts; i++) {
 		char name[80];
 		segment_name(name, sizeof name, base, seg_exts[i]);
@@ -99,6 +104,7 @@ static void trash_unlink(struct plog *pl, int64_t base)
 		if (unlinkat(pl->dirfd, name, 0) != 0 && errno != ENOENT)
 			log_warn("log", "%s: cannot remove %s: %s", pl->name, name, strerror(errno));
 	}
+	plog__dir_put(pl);
 	log_debug("log", "%s: removed the files of deleted segment %020lld", pl->name, (long long)base);
 }
 
@@ -124,22 +130,25 @@ static bool trash_push(struct logdir *ld, struct plog *pl, int64_t base, int64_t
 void logdir__delete_segment_later(struct logdir *ld, struct plog *pl, struct segment *seg,
 				  int64_t delay_ms)
 {
-	int fds[3] = { seg->ref.fd, seg->oidx.fd, seg->tidx.fd };
 	int64_t base = seg->base_offset;
-	/* The .txnindex has no open fd: it is this segment's only while the
-	 * .log name is (a cleaner's swap may have put a replacement's there). */
+	/* Only the .log is held open: the other files are this segment's only
+	 * while the .log name is (a cleaner's swap may have put a
+	 * replacement's there). */
 	char lname[64];
 	struct stat named, open_st;
 	segment_name(lname, sizeof lname, base, ".log");
-	bool own = fstatat(pl->dirfd, lname, &named, 0) == 0 && fstat(fds[0], &open_st) == 0 &&
-		   named.st_ino == open_st.st_ino && named.st_dev == open_st.st_dev;
-	int e = 0;
-	for (size_t i = 0; i < 3 && e == 0; i++)
-		e = trash_rename(pl->dirfd, base, seg_exts[i], fds[i]);
-	if (e == 0 && own)
-		e = trash_rename(pl->dirfd, base, seg_exts[3], -1);
-	if (e == 0)
-		e = plog__sync_dir(pl->dirfd);
+	int e = plog__dir_get(pl) < 0 ? errno : 0;
+	if (e == 0) {
+		bool own = fstatat(pl->dirfd, lname, &named, 0) == 0 &&
+			   fstat(seg->ref.fd, &open_st) == 0 && named.st_ino == open_st.st_ino &&
+			   named.st_dev == open_st.st_dev;
+		e = trash_rename(pl->dirfd, base, seg_exts[0], seg->ref.fd);
+		for (size_t i = 1; i < 4 && e == 0 && own; i++)
+			e = trash_rename(pl->dirfd, base, seg_exts[i], -1);
+		if (e == 0)
+			e = plog__sync_dir(pl->dirfd);
+		plog__dir_put(pl);
+	}
 	/* The plog's reference goes; readers holding slices keep theirs. */
 	segment_unref(seg);
 	if (e != 0) {

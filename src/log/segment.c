@@ -74,7 +74,6 @@ static struct segment *segment_alloc(int64_t base_offset)
 	seg->ref.fd = -1;
 	seg->ref.release = segment_release;
 	atomic_init(&seg->ref.refs, 1);
-	seg->oidx.fd = seg->tidx.fd = -1;
 	atomic_init(&seg->txn_fd, -1);
 	seg->base_offset = base_offset;
 	seg->next_offset = base_offset;
@@ -87,33 +86,18 @@ struct segment *segment_new(int64_t base_offset)
 	return segment_alloc(base_offset);
 }
 
-/* Opens both index files; returns 0 (and *created = some file was new) or
- * -1 with errno and a log line. */
-static int segment_open_indexes(struct segment *seg, int dirfd, const char *part,
-				const struct plog_config *cfg, bool *created)
+/* Both indexes empty in memory; their files are read by recovery
+ * (index_load) and written by the flusher (index.c). */
+static void segment_init_indexes(struct segment *seg, const struct plog_config *cfg)
 {
-	char name[64];
-	segment_name(name, sizeof name, seg->base_offset, ".index");
-	int a = index_open(&seg->oidx, dirfd, name, INDEX_OFFSET, seg->base_offset, cfg->index_max_bytes);
-	if (a >= 0) {
-		segment_name(name, sizeof name, seg->base_offset, ".timeindex");
-		int b = index_open(&seg->tidx, dirfd, name, INDEX_TIME, seg->base_offset, cfg->index_max_bytes);
-		if (b >= 0) {
-			*created = a == 1 || b == 1;
-			return 0;
-		}
-	}
-	int e = errno;
-	log_error("log", "%s: cannot open %s: %s", part, name, strerror(e));
-	errno = e;
-	return -1;
+	index_init(&seg->oidx, INDEX_OFFSET, seg->base_offset, cfg->index_max_bytes);
+	index_init(&seg->tidx, INDEX_TIME, seg->base_offset, cfg->index_max_bytes);
 }
 
 struct segment *segment_create(int dirfd, const char *part, int64_t base_offset,
 			       const struct plog_config *cfg, int64_t now_ms)
 {
 	char name[64];
-	bool created;
 	struct segment *seg = segment_alloc(base_offset);
 	if (seg == NULL)
 		return NULL;
@@ -128,9 +112,14 @@ struct segment *segment_create(int dirfd, const char *part, int64_t base_offset,
 		errno = e;
 		return NULL;
 	}
-	if (segment_open_indexes(seg, dirfd, part, cfg, &created) != 0 ||
-	    ftruncate(seg->oidx.fd, 0) != 0 || ftruncate(seg->tidx.fd, 0) != 0) {
+	segment_init_indexes(seg, cfg);
+	/* Empty index files from the start, as Kafka lays a segment out (its
+	 * tools expect all three); later stores only append to them. */
+	if (segment_store_indexes(seg, dirfd, false) != 0) {
 		int e = errno;
+		log_error("log", "%s: cannot create the index files of segment %020lld: %s", part,
+			  (long long)base_offset, strerror(e));
+		unlinkat(dirfd, name, 0);
 		segment_unref(seg);
 		errno = e;
 		return NULL;
@@ -140,7 +129,7 @@ struct segment *segment_create(int dirfd, const char *part, int64_t base_offset,
 }
 
 struct segment *segment_open(int dirfd, const char *part, int64_t base_offset,
-			     const struct plog_config *cfg, bool *index_missing)
+			     const struct plog_config *cfg)
 {
 	char name[64];
 	struct stat st;
@@ -160,12 +149,7 @@ struct segment *segment_open(int dirfd, const char *part, int64_t base_offset,
 	/* The age for time-based rolling: the last write is the best lower
 	 * bound the file keeps of when the segment started. */
 	seg->created_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-	if (segment_open_indexes(seg, dirfd, part, cfg, index_missing) != 0) {
-		int e = errno;
-		segment_unref(seg);
-		errno = e;
-		return NULL;
-	}
+	segment_init_indexes(seg, cfg);
 	return seg;
 }
 
@@ -174,42 +158,65 @@ int segment_write(struct segment *seg, const uint8_t *p, size_t n)
 	return fio_pwrite_all(seg->ref.fd, p, n, (off_t)seg->size) == 0 ? 0 : errno;
 }
 
-int segment_track(struct segment *seg, const struct batch_hdr *h, uint64_t pos,
-		  int32_t interval, bool write)
+void segment_track(struct segment *seg, const struct batch_hdr *h, uint64_t pos, int32_t interval)
 {
 	int64_t last = batch_last_offset(h);
 	if (h->max_timestamp > seg->max_ts) {
 		seg->max_ts = h->max_timestamp;
 		seg->max_ts_offset = last;
 	}
-	int rc = 0;
 	/* Kafka's rule (LogSegment.append): an entry for the batch being
 	 * placed once more than interval bytes went in since the last one. */
 	if (seg->bytes_since_index > (uint64_t)(interval > 0 ? interval : 0)) {
-		if (write) {
-			rc = index_append(&seg->oidx, last, (int64_t)pos);
-			if (rc == 0 && seg->max_ts >= 0)
-				rc = index_append(&seg->tidx, seg->max_ts, seg->max_ts_offset);
-		} else {
-			index_push(&seg->oidx, last, (int64_t)pos);
-			if (seg->max_ts >= 0)
-				index_push(&seg->tidx, seg->max_ts, seg->max_ts_offset);
-		}
+		index_push(&seg->oidx, last, (int64_t)pos);
+		if (seg->max_ts >= 0)
+			index_push(&seg->tidx, seg->max_ts, seg->max_ts_offset);
 		seg->bytes_since_index = 0;
 	}
 	seg->bytes_since_index += batch_total_size(h);
 	seg->next_offset = last + 1;
-	return rc;
 }
 
-int segment_seal(struct segment *seg)
+void segment_seal(struct segment *seg)
 {
-	if (seg->max_ts < 0)
-		return 0;
-	return index_append(&seg->tidx, seg->max_ts, seg->max_ts_offset);
+	if (seg->max_ts >= 0)
+		index_push(&seg->tidx, seg->max_ts, seg->max_ts_offset);
 }
 
-int segment_sync(struct segment *seg, bool full)
+int segment_store_indexes(struct segment *seg, int dirfd, bool sync)
+{
+	if (index_store(&seg->oidx, dirfd, NULL, sync) != 0 ||
+	    index_store(&seg->tidx, dirfd, NULL, sync) != 0)
+		return errno ? errno : EIO;
+	return 0;
+}
+
+bool segment_take_tails(struct segment *seg, struct seg_tails *st, bool sync)
+{
+	if (!index_take(&seg->oidx, &st->o, sync))
+		return false;
+	if (!index_take(&seg->tidx, &st->t, sync)) {
+		index_tail_done(&seg->oidx, &st->o, false);
+		return false;
+	}
+	return true;
+}
+
+int segment_write_tails(const struct segment *seg, const struct seg_tails *st, int dirfd)
+{
+	if (index_tail_write(&seg->oidx, &st->o, dirfd, NULL) != 0 ||
+	    index_tail_write(&seg->tidx, &st->t, dirfd, NULL) != 0)
+		return errno ? errno : EIO;
+	return 0;
+}
+
+void segment_tails_done(struct segment *seg, struct seg_tails *st, bool written)
+{
+	index_tail_done(&seg->oidx, &st->o, written);
+	index_tail_done(&seg->tidx, &st->t, written);
+}
+
+int segment_sync(struct segment *seg)
 {
 	atomic_fetch_add(&plog__stats.data_syncs, 1);
 	if (plog__fdatasync(seg->ref.fd) != 0)
@@ -218,8 +225,6 @@ int segment_sync(struct segment *seg, bool full)
 	 * describe (txnlog.c): before the recovery point passes them. */
 	int tfd = atomic_load(&seg->txn_fd);
 	if (tfd >= 0 && plog__fdatasync(tfd) != 0)
-		return errno ? errno : EIO;
-	if (full && (index_sync(&seg->oidx) != 0 || index_sync(&seg->tidx) != 0))
 		return errno ? errno : EIO;
 	return 0;
 }
@@ -343,7 +348,7 @@ int segment_rebuild(struct segment *seg, int32_t interval, uint64_t *bad_pos)
 	segment_reader_init(&r, seg, seg->size, 64 * 1024);
 	/* Offsets only increase: compaction leaves gaps (cleaner_pass.c). */
 	while ((rc = segment_reader_header(&r, pos, &h)) == 1 && h.base_offset >= seg->next_offset) {
-		segment_track(seg, &h, pos, interval, false);
+		segment_track(seg, &h, pos, interval);
 		pos += batch_total_size(&h);
 	}
 	segment_reader_fini(&r);

@@ -108,10 +108,8 @@ static int lso_write_locked(struct logdir *ld)
 
 /* ======================================================= partition hooks */
 
-/* Empties the log and starts it again at `start` (Kafka's LogLoader does
- * this when the checkpointed start lies past the recovered log end).
- * Before the plog is shared. */
-static int start_offset_restart(struct plog *pl, int64_t start)
+/* start_offset_restart with the dir reference held. */
+static int start_offset_restart_in(struct plog *pl, int64_t start)
 {
 	for (size_t i = 0; i < pl->nsegs; i++) {
 		segment_unlink(pl->dirfd, pl->segs[i]->base_offset);
@@ -130,6 +128,20 @@ static int start_offset_restart(struct plog *pl, int64_t start)
 	atomic_store(&pl->flushed, start);
 	atomic_store(&pl->size_bytes, 0);
 	return KAFKA_NONE;
+}
+
+/* Empties the log and starts it again at `start` (Kafka's LogLoader does
+ * this when the checkpointed start lies past the recovered log end).
+ * Before the plog is shared. */
+static int start_offset_restart(struct plog *pl, int64_t start)
+{
+	if (plog__dir_get(pl) < 0) {
+		log_error("log", "%s: cannot open %s: %s", pl->name, pl->dir, strerror(errno));
+		return KAFKA_KAFKA_STORAGE_ERROR;
+	}
+	int rc = start_offset_restart_in(pl, start);
+	plog__dir_put(pl);
+	return rc;
 }
 
 int logdir__start_offset_apply(struct logdir *ld, struct plog *pl)

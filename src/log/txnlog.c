@@ -289,9 +289,15 @@ static int txnidx_append(struct plog *pl, struct segment *seg, const struct txn_
 	if (fd < 0) {
 		char name[64];
 		segment_name(name, sizeof name, seg->base_offset, TXNIDX_EXT);
-		fd = openat(pl->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd < 0)
+		if (plog__dir_get(pl) < 0)
 			return -1;
+		fd = openat(pl->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int oe = errno;
+		plog__dir_put(pl);
+		if (fd < 0) {
+			errno = oe;
+			return -1;
+		}
 		atomic_store(&seg->txn_fd, fd);
 		pl->dir_dirty = true;   /* the name may be new: the flusher fsyncs the dir */
 	}
@@ -385,7 +391,8 @@ static int64_t rd64(const uint8_t *p)
 }
 
 /* Reads seg's file: 0 (entries pushed to l, or no file), 1 damaged (why
- * set; nothing pushed), -1 out of memory or read error (errno). */
+ * set; nothing pushed), -1 out of memory or read error (errno). Here and in
+ * txnidx_rewrite / txnlog__recovered: recovery's dir reference is held. */
 static int txnidx_read(struct plog *pl, const struct segment *seg, struct txn_list *l,
 		       char *why, size_t whylen)
 {

@@ -5,7 +5,8 @@
  * just below it (recovery.c, recovery_resume), and falls back to a full
  * scan of that segment when the index entry does not check out; and after
  * such a start the recovered log end reaches the checkpoint within
- * seconds (logdir.c), so a second crash does not scan it all again.
+ * seconds (logdir.c), so a second crash does not scan it all again; index
+ * files behind the log (written lazily, flusher.c) only lengthen the scan.
  *
  * Layout used throughout: one segment of 10 batches of PER records (batch
  * i at position i*s, offsets 10i..10i+9), index.interval.bytes = 1, so the
@@ -29,6 +30,7 @@ static struct plog_config cfg_tail(void)
 {
 	struct plog_config cfg = fx_cfg();
 	cfg.index_interval_bytes = 1;
+	flusher__index_lag = 0;  /* every flush writes the index files */
 	return cfg;
 }
 
@@ -192,6 +194,35 @@ TEST(bad_index_entry_below_the_recovery_point_means_a_full_scan)
 	seg_path(path, sizeof path, "badentry", ".timeindex");
 	uint8_t *tidx = slurp(path, &tn);
 	CHECK_EQ(reopen_and_check("badentry", &cfg, oidx, on, tidx, tn), NB * s);
+	free(oidx);
+	free(tidx);
+	fx_done();
+}
+
+/* The flusher writes the active segment's index entries only every
+ * flusher__index_lag bytes of log (flusher.c): here never, so the crash
+ * leaves the index files empty. Recovery then scans the whole segment and
+ * writes indexes byte for byte equal to those of a log whose entries were
+ * all stored before the same crash. */
+TEST(index_files_behind_the_log_cost_a_longer_scan_only)
+{
+	fx_mkdir();
+	struct plog_config cfg = cfg_tail();
+	crash_with_rp("ref", &cfg);
+	long long s = (long long)bsize(), on, tn, n;
+	char path[400];
+	seg_path(path, sizeof path, "ref", ".index");
+	uint8_t *oidx = slurp(path, &on);
+	CHECK_EQ(on, (NB - 1) * INDEX_OFFSET_ENTRY);
+	seg_path(path, sizeof path, "ref", ".timeindex");
+	uint8_t *tidx = slurp(path, &tn);
+	flusher__index_lag = INT64_MAX;
+	crash_with_rp("lag", &cfg);
+	seg_path(path, sizeof path, "lag", ".index");
+	free(slurp(path, &n));
+	CHECK_EQ(n, 0);
+	CHECK_EQ(reopen_and_check("lag", &cfg, oidx, on, tidx, tn), NB * s);
+	flusher__index_lag = 0;
 	free(oidx);
 	free(tidx);
 	fx_done();
