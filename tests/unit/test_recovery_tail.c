@@ -77,6 +77,20 @@ static uint8_t *slurp(const char *path, long long *n)
 	return p;
 }
 
+/* The crash, then both index files as it left them (caller frees); every
+ * batch but the first has its offset-index entry. */
+static void crash_and_read_indexes(const char *topic, const struct plog_config *cfg,
+				   uint8_t **oidx, long long *on, uint8_t **tidx, long long *tn)
+{
+	char path[400];
+	crash_with_rp(topic, cfg);
+	seg_path(path, sizeof path, topic, ".index");
+	*oidx = slurp(path, on);
+	CHECK_EQ(*on, (NB - 1) * INDEX_OFFSET_ENTRY);
+	seg_path(path, sizeof path, topic, ".timeindex");
+	*tidx = slurp(path, tn);
+}
+
 /* The "scanned N bytes" figure of the recovery line in text. */
 static long long scanned_bytes(const char *text)
 {
@@ -129,14 +143,9 @@ TEST(unclean_stop_scans_from_the_batch_below_the_recovery_point)
 {
 	fx_mkdir();
 	struct plog_config cfg = cfg_tail();
-	crash_with_rp("tail", &cfg);
 	long long s = (long long)bsize(), on, tn;
-	char path[400];
-	seg_path(path, sizeof path, "tail", ".index");
-	uint8_t *oidx = slurp(path, &on);
-	CHECK_EQ(on, (NB - 1) * INDEX_OFFSET_ENTRY);
-	seg_path(path, sizeof path, "tail", ".timeindex");
-	uint8_t *tidx = slurp(path, &tn);
+	uint8_t *oidx, *tidx;
+	crash_and_read_indexes("tail", &cfg, &oidx, &on, &tidx, &tn);
 	CHECK_EQ(reopen_and_check("tail", &cfg, oidx, on, tidx, tn), (NB - 5) * s);
 	free(oidx);
 	free(tidx);
@@ -208,14 +217,10 @@ TEST(index_files_behind_the_log_cost_a_longer_scan_only)
 {
 	fx_mkdir();
 	struct plog_config cfg = cfg_tail();
-	crash_with_rp("ref", &cfg);
 	long long s = (long long)bsize(), on, tn, n;
+	uint8_t *oidx, *tidx;
+	crash_and_read_indexes("ref", &cfg, &oidx, &on, &tidx, &tn);
 	char path[400];
-	seg_path(path, sizeof path, "ref", ".index");
-	uint8_t *oidx = slurp(path, &on);
-	CHECK_EQ(on, (NB - 1) * INDEX_OFFSET_ENTRY);
-	seg_path(path, sizeof path, "ref", ".timeindex");
-	uint8_t *tidx = slurp(path, &tn);
 	flusher__index_lag = INT64_MAX;
 	crash_with_rp("lag", &cfg);
 	seg_path(path, sizeof path, "lag", ".index");
