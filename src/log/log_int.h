@@ -435,9 +435,10 @@ int txnlog__recovered(struct plog *pl, int64_t from, struct txn_list *scanned);
 
 /* Loads the partition's segments from its directory (plog.h "Recovery").
  * rp: the recovery point from the checkpoint, -1 when unknown; clean: the
- * log dir had a clean-shutdown marker. Returns KAFKA_NONE or
+ * log dir had a clean-shutdown marker; fresh: the open has just created
+ * the directory (an empty log, nothing read). Returns KAFKA_NONE or
  * KAFKA_KAFKA_STORAGE_ERROR. Called once, before the plog is shared. */
-int recovery_run(struct plog *pl, int64_t rp, bool clean);
+int recovery_run(struct plog *pl, int64_t rp, bool clean, bool fresh);
 
 /* ============================================================== psnap.c */
 

@@ -405,21 +405,23 @@ static bool registry_remove(struct logdir *ld, struct plog *pl)
 	return false;
 }
 
-/* Creates <name> under the log dir if needed (durably). 0 or -1 (errno). */
+/* Creates <name> under the log dir if needed (durably). 1 when this call
+ * created it, 0 when it existed, -1 (errno). */
 static int logdir_part_dir(struct logdir *ld, const char *name)
 {
 	if (mkdirat(ld->dirfd, name, 0755) == 0) {
 		/* The new dir's name must be durable before any of its data
 		 * is acknowledged. */
-		return plog__sync_dir(ld->dirfd) == 0 ? 0 : -1;
+		return plog__sync_dir(ld->dirfd) == 0 ? 1 : -1;
 	}
 	return errno == EEXIST ? 0 : -1;
 }
 
 /* Recovers the partition and registers it. */
-static int logdir_plog_load(struct logdir *ld, struct plog *pl, int64_t rp, struct plog **out)
+static int logdir_plog_load(struct logdir *ld, struct plog *pl, int64_t rp, bool fresh,
+			    struct plog **out)
 {
-	if (recovery_run(pl, rp, ld->clean) != KAFKA_NONE ||
+	if (recovery_run(pl, rp, ld->clean, fresh) != KAFKA_NONE ||
 	    logdir__start_offset_apply(ld, pl) != KAFKA_NONE) {
 		plog__unref(pl);
 		return KAFKA_KAFKA_STORAGE_ERROR;
@@ -463,14 +465,15 @@ int logdir_plog_open(struct logdir *ld, const char *topic, int32_t partition,
 		log_error("log", "%s: already open", name);
 		return KAFKA_UNKNOWN_SERVER_ERROR;
 	}
-	if (logdir_part_dir(ld, name) != 0) {
+	int fresh = logdir_part_dir(ld, name);
+	if (fresh < 0) {
 		log_error("log", "%s: cannot create the partition dir: %s", path, strerror(errno));
 		return KAFKA_KAFKA_STORAGE_ERROR;
 	}
 	struct plog *pl = plog__new(ld, topic, partition, path, cfg);
 	if (pl == NULL)
 		return KAFKA_KAFKA_STORAGE_ERROR;
-	return logdir_plog_load(ld, pl, rp, out);
+	return logdir_plog_load(ld, pl, rp, fresh == 1, out);
 }
 
 void logdir_plog_close(struct logdir *ld, struct plog *pl)

@@ -547,35 +547,62 @@ static int recovery_segments(struct plog *pl, int64_t rp, bool clean)
 	return 0;
 }
 
-int recovery_run(struct plog *pl, int64_t rp, bool clean)
+/* A directory the open has just created: nothing to recover, list or
+ * load. Its first segment's names are made durable by the partition's
+ * first flush (dir_dirty), which comes before any record in it is
+ * acknowledged; a crash before that leaves an empty directory, which the
+ * next open fills the same way. Saves ~40 syscalls and an fsync of each
+ * new partition (5 listings of the empty directory). */
+static int recovery_fresh(struct plog *pl)
+{
+	struct segment *seg = segment_create(pl->dirfd, pl->name, 0, &pl->cfg, clock_wall_ms());
+	if (seg == NULL)
+		return -1;
+	if (plog__push_segment(pl, seg) != 0) {
+		segment_unref(seg);
+		errno = ENOMEM;
+		return -1;
+	}
+	pl->dir_dirty = true;
+	return 0;
+}
+
+/* Steps 1-7 over an existing directory: completes a cleaner swap, lists
+ * the segments and recovers them (or starts an empty log). 0 or -1
+ * (logged). */
+static int recovery_dir(struct plog *pl, int64_t rp, bool clean)
 {
 	struct bases b = { 0 };
+	int rc = -1;
+	if (cleaner__recover_swaps(pl) != 0)
+		log_error("log", "%s: cannot complete an interrupted cleaner swap in %s: %s", pl->name,
+			  pl->dir, strerror(errno));
+	else if (recovery_list(pl, &b) != 0)
+		log_error("log", "%s: cannot list %s: %s", pl->name, pl->dir, strerror(errno));
+	else if (b.n == 0 && recovery_empty(pl) != 0)
+		log_error("log", "%s: cannot create the first segment: %s", pl->name, strerror(errno));
+	else if (b.n > 0 && (recovery_open_all(pl, &b) != 0 || recovery_segments(pl, rp, clean) != 0))
+		log_error("log", "%s: recovery failed: %s", pl->name, strerror(errno));
+	else
+		rc = 0;
+	free(b.v);
+	return rc;
+}
+
+int recovery_run(struct plog *pl, int64_t rp, bool clean, bool fresh)
+{
 	int rc = KAFKA_KAFKA_STORAGE_ERROR;
 	/* One reference to the dir for the whole open: pl->dirfd below. */
 	if (plog__dir_get(pl) < 0) {
 		log_error("log", "%s: cannot open %s: %s", pl->name, pl->dir, strerror(errno));
 		return rc;
 	}
-	if (cleaner__recover_swaps(pl) != 0) {
-		log_error("log", "%s: cannot complete an interrupted cleaner swap in %s: %s", pl->name,
-			  pl->dir, strerror(errno));
+	if (fresh && recovery_fresh(pl) != 0) {
+		log_error("log", "%s: cannot create the first segment: %s", pl->name, strerror(errno));
 		goto out;
 	}
-	if (recovery_list(pl, &b) != 0) {
-		log_error("log", "%s: cannot list %s: %s", pl->name, pl->dir, strerror(errno));
+	if (!fresh && recovery_dir(pl, rp, clean) != 0)
 		goto out;
-	}
-	if (b.n == 0) {
-		if (recovery_empty(pl) != 0) {
-			log_error("log", "%s: cannot create the first segment: %s", pl->name, strerror(errno));
-			goto out;
-		}
-	} else {
-		if (recovery_open_all(pl, &b) != 0 || recovery_segments(pl, rp, clean) != 0) {
-			log_error("log", "%s: recovery failed: %s", pl->name, strerror(errno));
-			goto out;
-		}
-	}
 	int64_t size = 0;
 	for (size_t i = 0; i < pl->nsegs; i++)
 		size += (int64_t)pl->segs[i]->size;
@@ -584,9 +611,8 @@ int recovery_run(struct plog *pl, int64_t rp, bool clean)
 	atomic_store(&pl->leo, leo);
 	atomic_store(&pl->flushed, leo);
 	atomic_store(&pl->size_bytes, size);
-	rc = psnap_recover(pl, clock_wall_ms());
+	rc = fresh ? KAFKA_NONE : psnap_recover(pl, clock_wall_ms());
 out:
 	plog__dir_put(pl);
-	free(b.v);
 	return rc;
 }

@@ -122,6 +122,48 @@ TEST(append_read_many_segments)
 	fx_done();
 }
 
+/* A partition dir the open has just created skips recovery (recovery.c,
+ * recovery_fresh): its first segment's names are made durable by the
+ * first flush, before anything in it is acknowledged, and a crash that
+ * loses them leaves an empty dir, which opens as an empty log again. */
+TEST(new_partition_dir_synced_by_its_first_flush)
+{
+	fx_mkdir();
+	struct plog_config cfg = fx_cfg();
+	struct logdir *ld = fx_open_dir();
+	struct plog *pl = fx_open_plog(ld, "fresh", &cfg);
+	char dir[400];
+	snprintf(dir, sizeof dir, "%s/fresh-0", fx_dir);
+	CHECK_EQ(fx_count_files(dir, ".log") + fx_count_files(dir, ".index") +
+		 fx_count_files(dir, ".timeindex"), 3);
+	pthread_mutex_lock(&pl->mu);
+	CHECK(pl->dir_dirty);
+	pthread_mutex_unlock(&pl->mu);
+	CHECK_EQ(fx_append(pl, 2, 1000, "f"), 0);
+	CHECK_EQ(plog_flush(pl), KAFKA_NONE);
+	pthread_mutex_lock(&pl->mu);
+	CHECK(!pl->dir_dirty);
+	pthread_mutex_unlock(&pl->mu);
+	logdir_close(ld);
+	/* What a crash before that flush could leave: the dir, no files. */
+	static const char *const exts[] = { ".log", ".index", ".timeindex" };
+	for (size_t i = 0; i < 3; i++) {
+		char path[400];
+		fx_path(path, sizeof path, "fresh-0", 0, exts[i]);
+		CHECK_EQ(unlink(path), 0);
+	}
+	ld = fx_open_dir();
+	pl = fx_open_plog(ld, "fresh", &cfg);
+	CHECK_EQ(plog_end_offset(pl), 0);
+	pthread_mutex_lock(&pl->mu);
+	CHECK(!pl->dir_dirty);  /* an existing dir: recovery synced it */
+	pthread_mutex_unlock(&pl->mu);
+	CHECK_EQ(fx_append(pl, 1, 1000, "g"), 0);
+	CHECK_EQ(fx_read_all(pl, 0), 1);
+	logdir_close(ld);
+	fx_done();
+}
+
 TEST(read_from_middle_of_batch_returns_whole_batch)
 {
 	fx_mkdir();
