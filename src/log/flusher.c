@@ -109,6 +109,7 @@ struct flush_plan {
 	struct seg_tails atail;     /* the active segment's, when store_active */
 	bool store_active;
 	bool stored;                /* the tails were written */
+	bool data;                  /* records since the last flush: fdatasync the active .log */
 	bool dir;                   /* fsync the partition dir */
 };
 
@@ -160,6 +161,7 @@ static bool flusher_plan(struct plog *pl, struct flush_plan *fp)
 	    index_unstored_span(&fp->active->oidx) >= flusher__index_lag)
 		fp->store_active = segment_take_tails(fp->active, &fp->atail, false);
 	fp->target = atomic_load(&pl->leo);
+	fp->data = fp->target > atomic_load(&pl->flushed);
 	fp->dir = pl->dir_dirty;
 	pl->dir_dirty = false;
 	pl->unflushed_msgs = 0;
@@ -208,7 +210,7 @@ static int flusher_sync(struct plog *pl, struct flush_plan *fp, char *name, size
 		segment_name(name, len, fp->rolled[i]->base_offset, ".log");
 		e = segment_sync(fp->rolled[i]);
 	}
-	if (e == 0) {
+	if (e == 0 && fp->data) {
 		segment_name(name, len, fp->active->base_offset, ".log");
 		e = segment_sync(fp->active);
 	}

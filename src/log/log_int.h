@@ -202,6 +202,10 @@ struct seg_tails {
 	struct index_tail o, t;
 };
 bool segment_take_tails(struct segment *seg, struct seg_tails *st, bool sync);
+/* Whether a store with an fsync would change anything on disk: entries
+ * the files lack, or entries written without an fsync (an empty index file
+ * needs none: recovery rebuilds it from nothing). Plog mutex. */
+bool segment_indexes_dirty(const struct segment *seg);
 int segment_write_tails(const struct segment *seg, const struct seg_tails *st, int dirfd);
 void segment_tails_done(struct segment *seg, struct seg_tails *st, bool written);
 /* fdatasync the .log (and the .txnindex when open). 0 or errno. */

@@ -937,12 +937,16 @@ int plog__close_files(struct plog *pl)
 	struct segment *seg = plog_active(pl);
 	fileref_ref(&seg->ref);
 	segment_seal(seg);
-	bool taken = segment_take_tails(seg, &st, true);
+	/* Only what the close's flush left: an idle partition costs no sync. */
+	bool store = segment_indexes_dirty(seg);
+	bool data = atomic_load(&pl->leo) > atomic_load(&pl->flushed);
+	bool taken = store && segment_take_tails(seg, &st, true);
 	pthread_mutex_unlock(&pl->mu);
 	int dfd = taken ? plog__dir_get(pl) : -1;
-	int rc = !taken ? ENOMEM : dfd < 0 ? errno : segment_write_tails(seg, &st, dfd);
+	int rc = store && !taken ? ENOMEM : taken && dfd < 0 ? errno
+			  : taken ? segment_write_tails(seg, &st, dfd) : 0;
 	segment_name(name, sizeof name, seg->base_offset, rc == 0 ? ".log" : ".index");
-	if (rc == 0)
+	if (rc == 0 && data)
 		rc = segment_sync(seg);
 	if (dfd >= 0)
 		plog__dir_put(pl);

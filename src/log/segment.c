@@ -191,6 +191,17 @@ int segment_store_indexes(struct segment *seg, int dirfd, bool sync)
 	return 0;
 }
 
+/* Entries not in the file, or written there without an fsync. */
+static bool index_dirty(const struct index *ix)
+{
+	return index_unstored(ix) > 0 || (ix->unsynced && ix->n > 0);
+}
+
+bool segment_indexes_dirty(const struct segment *seg)
+{
+	return index_dirty(&seg->oidx) || index_dirty(&seg->tidx);
+}
+
 bool segment_take_tails(struct segment *seg, struct seg_tails *st, bool sync)
 {
 	if (!index_take(&seg->oidx, &st->o, sync))

@@ -164,6 +164,39 @@ TEST(new_partition_dir_synced_by_its_first_flush)
 	fx_done();
 }
 
+/* A clean close syncs only what the close's flush left: a flushed
+ * partition's .log is not fdatasync'd again, an empty log gets no producer
+ * snapshot; the next start still finds both logs clean (no scan). */
+TEST(clean_close_of_flushed_partitions_syncs_nothing_more)
+{
+	fx_mkdir();
+	struct plog_config cfg = fx_cfg();
+	struct logdir *ld = fx_open_dir();
+	struct plog *full = fx_open_plog(ld, "full", &cfg);
+	fx_open_plog(ld, "empty", &cfg);
+	CHECK_EQ(fx_append(full, 3, 1000, "c"), 0);
+	CHECK_EQ(plog_flush(full), KAFKA_NONE);
+	long before = atomic_load(&plog__stats.data_syncs);
+	logdir_close(ld);
+	CHECK_EQ(atomic_load(&plog__stats.data_syncs) - before, 0);
+	char dir[400];
+	snprintf(dir, sizeof dir, "%s/empty-0", fx_dir);
+	CHECK_EQ(fx_count_files(dir, ".snapshot"), 0);
+	snprintf(dir, sizeof dir, "%s/full-0", fx_dir);
+	CHECK_EQ(fx_count_files(dir, ".snapshot"), 1);
+	fx_capture_begin();
+	ld = fx_open_dir();
+	full = fx_open_plog(ld, "full", &cfg);
+	struct plog *empty = fx_open_plog(ld, "empty", &cfg);
+	char *text = fx_capture_end();
+	CHECK(strstr(text, "recovering") == NULL);
+	free(text);
+	CHECK_EQ(fx_read_all(full, 0), 1);
+	CHECK_EQ(plog_end_offset(empty), 0);
+	logdir_close(ld);
+	fx_done();
+}
+
 TEST(read_from_middle_of_batch_returns_whole_batch)
 {
 	fx_mkdir();
