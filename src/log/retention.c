@@ -93,8 +93,9 @@ static int trash_rename(int dirfd, int64_t base, const char *ext, int fd)
 static void trash_unlink(struct plog *pl, int64_t base)
 {
 	if (plog__dir_get(pl) < 0) {
-		log_warn("log", "%s: cannot open %s to remove deleted segment %020lld: %s", pl->name,
-			 pl->dir, (long long)base, strerror(errno));
+		if (errno != ENOENT)  /* gone: the partition was deleted, its files with it */
+			log_warn("log", "%s: cannot open %s to remove deleted segment %020lld: %s",
+				 pl->name, pl->dir, (long long)base, strerror(errno));
 		return;
 	}
 	for (size_t i = 0; i < sizeof seg_exts / sizeof *seg_exts; i++) {
