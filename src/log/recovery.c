@@ -466,7 +466,14 @@ static int recovery_sync(struct plog *pl, size_t from)
 
 /* ================================================================ entry */
 
-static int recovery_empty(struct plog *pl)
+/* Starts an empty log: its first segment. fresh: the open has just
+ * created the directory — nothing to recover, list or load — and its
+ * names are made durable by the partition's first flush (dir_dirty),
+ * which comes before any record in it is acknowledged; a crash before that
+ * leaves an empty directory, which the next open fills the same way (this
+ * saves ~40 syscalls and an fsync per new partition: 5 listings of the
+ * empty directory). Otherwise the directory is fsync'd now. */
+static int recovery_empty(struct plog *pl, bool fresh)
 {
 	struct segment *seg = segment_create(pl->dirfd, pl->name, 0, &pl->cfg, clock_wall_ms());
 	if (seg == NULL)
@@ -475,6 +482,10 @@ static int recovery_empty(struct plog *pl)
 		segment_unref(seg);
 		errno = ENOMEM;
 		return -1;
+	}
+	if (fresh) {
+		pl->dir_dirty = true;
+		return 0;
 	}
 	return plog__sync_dir(pl->dirfd) == 0 ? 0 : -1;
 }
@@ -547,26 +558,6 @@ static int recovery_segments(struct plog *pl, int64_t rp, bool clean)
 	return 0;
 }
 
-/* A directory the open has just created: nothing to recover, list or
- * load. Its first segment's names are made durable by the partition's
- * first flush (dir_dirty), which comes before any record in it is
- * acknowledged; a crash before that leaves an empty directory, which the
- * next open fills the same way. Saves ~40 syscalls and an fsync of each
- * new partition (5 listings of the empty directory). */
-static int recovery_fresh(struct plog *pl)
-{
-	struct segment *seg = segment_create(pl->dirfd, pl->name, 0, &pl->cfg, clock_wall_ms());
-	if (seg == NULL)
-		return -1;
-	if (plog__push_segment(pl, seg) != 0) {
-		segment_unref(seg);
-		errno = ENOMEM;
-		return -1;
-	}
-	pl->dir_dirty = true;
-	return 0;
-}
-
 /* Steps 1-7 over an existing directory: completes a cleaner swap, lists
  * the segments and recovers them (or starts an empty log). 0 or -1
  * (logged). */
@@ -579,7 +570,7 @@ static int recovery_dir(struct plog *pl, int64_t rp, bool clean)
 			  pl->dir, strerror(errno));
 	else if (recovery_list(pl, &b) != 0)
 		log_error("log", "%s: cannot list %s: %s", pl->name, pl->dir, strerror(errno));
-	else if (b.n == 0 && recovery_empty(pl) != 0)
+	else if (b.n == 0 && recovery_empty(pl, false) != 0)
 		log_error("log", "%s: cannot create the first segment: %s", pl->name, strerror(errno));
 	else if (b.n > 0 && (recovery_open_all(pl, &b) != 0 || recovery_segments(pl, rp, clean) != 0))
 		log_error("log", "%s: recovery failed: %s", pl->name, strerror(errno));
@@ -597,7 +588,7 @@ int recovery_run(struct plog *pl, int64_t rp, bool clean, bool fresh)
 		log_error("log", "%s: cannot open %s: %s", pl->name, pl->dir, strerror(errno));
 		return rc;
 	}
-	if (fresh && recovery_fresh(pl) != 0) {
+	if (fresh && recovery_empty(pl, true) != 0) {
 		log_error("log", "%s: cannot create the first segment: %s", pl->name, strerror(errno));
 		goto out;
 	}

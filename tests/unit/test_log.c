@@ -123,7 +123,7 @@ TEST(append_read_many_segments)
 }
 
 /* A partition dir the open has just created skips recovery (recovery.c,
- * recovery_fresh): its first segment's names are made durable by the
+ * recovery_empty): its first segment's names are made durable by the
  * first flush, before anything in it is acknowledged, and a crash that
  * loses them leaves an empty dir, which opens as an empty log again. */
 TEST(new_partition_dir_synced_by_its_first_flush)
