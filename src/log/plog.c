@@ -942,9 +942,13 @@ int plog__close_files(struct plog *pl)
 	bool data = atomic_load(&pl->leo) > atomic_load(&pl->flushed);
 	bool taken = store && segment_take_tails(seg, &st, true);
 	pthread_mutex_unlock(&pl->mu);
-	int dfd = taken ? plog__dir_get(pl) : -1;
-	int rc = store && !taken ? ENOMEM : taken && dfd < 0 ? errno
-			  : taken ? segment_write_tails(seg, &st, dfd) : 0;
+	int rc = 0, dfd = -1;
+	if (store && !taken)
+		rc = ENOMEM;
+	else if (taken && (dfd = plog__dir_get(pl)) < 0)
+		rc = errno;
+	else if (taken)
+		rc = segment_write_tails(seg, &st, dfd);
 	segment_name(name, sizeof name, seg->base_offset, rc == 0 ? ".log" : ".index");
 	if (rc == 0 && data)
 		rc = segment_sync(seg);

@@ -260,6 +260,19 @@ static inline long long fx_file_size(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+/* The whole file (caller frees; *n its size). */
+static inline uint8_t *fx_slurp(const char *path, long long *n)
+{
+	*n = fx_file_size(path);
+	CHECK(*n >= 0);
+	uint8_t *p = malloc((size_t)*n + 1);
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ(read(fd, p, (size_t)*n), *n);
+	close(fd);
+	return p;
+}
+
 /* ------------------------------------------------------ stderr capture */
 
 static int fx_saved_stderr = -1;

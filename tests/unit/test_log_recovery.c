@@ -407,18 +407,6 @@ TEST(garbage_after_clean_stop_is_cut)
 
 /* ------------------------------------------------------------- indexes */
 
-static uint8_t *slurp(const char *path, long long *n)
-{
-	*n = fx_file_size(path);
-	CHECK(*n >= 0);
-	uint8_t *p = malloc((size_t)*n + 1);
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	CHECK_EQ(read(fd, p, (size_t)*n), *n);
-	close(fd);
-	return p;
-}
-
 /* Closes cleanly with several segments, damages segment 0's .index with
  * fn, reopens: the index is rebuilt, byte for byte as it was. */
 static void index_case(const char *topic, void (*damage)(const char *path))
@@ -431,7 +419,7 @@ static void index_case(const char *topic, void (*damage)(const char *path))
 	char ix[400];
 	seg_path(ix, sizeof ix, topic, 0, ".index");
 	long long n0, n1;
-	uint8_t *before = slurp(ix, &n0);
+	uint8_t *before = fx_slurp(ix, &n0);
 	CHECK(n0 >= 16);
 	damage(ix);
 	long rebuilt = atomic_load(&plog__stats.index_rebuilds);
@@ -439,7 +427,7 @@ static void index_case(const char *topic, void (*damage)(const char *path))
 	struct plog *pl;
 	free(reopen(&ld, &pl, topic, &cfg));
 	CHECK_EQ(atomic_load(&plog__stats.index_rebuilds), rebuilt + 1);
-	uint8_t *after = slurp(ix, &n1);
+	uint8_t *after = fx_slurp(ix, &n1);
 	CHECK_EQ(n1, n0);
 	CHECK(memcmp(before, after, (size_t)n0) == 0);
 	free(before);

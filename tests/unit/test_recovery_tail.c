@@ -65,18 +65,6 @@ static void seg_path(char *out, size_t len, const char *topic, const char *ext)
 	fx_path(out, len, part, 0, ext);
 }
 
-static uint8_t *slurp(const char *path, long long *n)
-{
-	*n = fx_file_size(path);
-	CHECK(*n >= 0);
-	uint8_t *p = malloc((size_t)*n + 1);
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	CHECK_EQ(read(fd, p, (size_t)*n), *n);
-	close(fd);
-	return p;
-}
-
 /* The crash, then both index files as it left them (caller frees); every
  * batch but the first has its offset-index entry. */
 static void crash_and_read_indexes(const char *topic, const struct plog_config *cfg,
@@ -85,10 +73,10 @@ static void crash_and_read_indexes(const char *topic, const struct plog_config *
 	char path[400];
 	crash_with_rp(topic, cfg);
 	seg_path(path, sizeof path, topic, ".index");
-	*oidx = slurp(path, on);
+	*oidx = fx_slurp(path, on);
 	CHECK_EQ(*on, (NB - 1) * INDEX_OFFSET_ENTRY);
 	seg_path(path, sizeof path, topic, ".timeindex");
-	*tidx = slurp(path, tn);
+	*tidx = fx_slurp(path, tn);
 }
 
 /* The "scanned N bytes" figure of the recovery line in text. */
@@ -124,12 +112,12 @@ static long long reopen_and_check(const char *topic, const struct plog_config *c
 	char path[400];
 	long long n;
 	seg_path(path, sizeof path, topic, ".index");
-	uint8_t *now = slurp(path, &n);
+	uint8_t *now = fx_slurp(path, &n);
 	CHECK_EQ(n, on);
 	CHECK(memcmp(now, oidx, (size_t)n) == 0);
 	free(now);
 	seg_path(path, sizeof path, topic, ".timeindex");
-	now = slurp(path, &n);
+	now = fx_slurp(path, &n);
 	CHECK_EQ(n, tn);
 	CHECK(memcmp(now, tidx, (size_t)n) == 0);
 	free(now);
@@ -186,11 +174,11 @@ TEST(bad_index_entry_below_the_recovery_point_means_a_full_scan)
 {
 	fx_mkdir();
 	struct plog_config cfg = cfg_tail();
-	crash_with_rp("badentry", &cfg);
 	long long s = (long long)bsize(), on, tn;
+	uint8_t *oidx, *tidx;
+	crash_and_read_indexes("badentry", &cfg, &oidx, &on, &tidx, &tn);
 	char path[400];
 	seg_path(path, sizeof path, "badentry", ".index");
-	uint8_t *oidx = slurp(path, &on);
 	/* entry 4 = (59, 5s): move its position one byte back */
 	uint8_t pos[4];
 	uint32_t bad = (uint32_t)(5 * s - 1);
@@ -200,8 +188,6 @@ TEST(bad_index_entry_below_the_recovery_point_means_a_full_scan)
 	CHECK(fd >= 0);
 	CHECK_EQ(pwrite(fd, pos, 4, 4 * INDEX_OFFSET_ENTRY + 4), 4);
 	close(fd);
-	seg_path(path, sizeof path, "badentry", ".timeindex");
-	uint8_t *tidx = slurp(path, &tn);
 	CHECK_EQ(reopen_and_check("badentry", &cfg, oidx, on, tidx, tn), NB * s);
 	free(oidx);
 	free(tidx);
@@ -217,15 +203,14 @@ TEST(index_files_behind_the_log_cost_a_longer_scan_only)
 {
 	fx_mkdir();
 	struct plog_config cfg = cfg_tail();
-	long long s = (long long)bsize(), on, tn, n;
+	long long s = (long long)bsize(), on, tn;
 	uint8_t *oidx, *tidx;
 	crash_and_read_indexes("ref", &cfg, &oidx, &on, &tidx, &tn);
 	char path[400];
 	flusher__index_lag = INT64_MAX;
 	crash_with_rp("lag", &cfg);
 	seg_path(path, sizeof path, "lag", ".index");
-	free(slurp(path, &n));
-	CHECK_EQ(n, 0);
+	CHECK_EQ(fx_file_size(path), 0);
 	CHECK_EQ(reopen_and_check("lag", &cfg, oidx, on, tidx, tn), NB * s);
 	flusher__index_lag = 0;
 	free(oidx);
