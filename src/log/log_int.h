@@ -148,6 +148,11 @@ struct segment {
 	uint64_t recent_pos[SEG_RECENT];
 	unsigned recent_next;       /* slot of the next entry */
 	unsigned recent_n;          /* valid entries, <= SEG_RECENT */
+	/* The range last asked to be read ahead and when (mono ms)
+	 * (prefetch.c; the log dir's prefetcher mutex): the next request of
+	 * the same reader starts where it ended. */
+	uint64_t pf_from, pf_to;
+	int64_t pf_ms;
 };
 
 /* Incremental reader over a segment's .log with read-ahead. Not shared:
@@ -539,6 +544,31 @@ struct start_ckpt {
 	char *last;                 /* owned: the text last written, to skip rewrites */
 };
 
+/* Reading ahead of readers behind the log end (prefetch.c). */
+enum {
+	PREFETCH_CHUNK = 4 << 20,   /* bytes; a read crossing into a chunk asks for the next */
+	PREFETCH_AHEAD = 8,         /* chunks asked for ahead of a reader */
+	PREFETCH_STEP_MIN = 128 << 10, /* bytes per kernel call when the device's are unknown */
+	PREFETCH_MARK_MS = 1000,    /* a segment's last request trims the next one this long */
+	PREFETCH_QUEUE = 64,        /* requests waiting; more are dropped */
+};
+struct prefetch_req {
+	struct segment *seg;        /* referenced while queued */
+	uint64_t pos, len;
+};
+struct prefetcher {
+	pthread_mutex_t mu;         /* leaf: everything below */
+	pthread_cond_t cond;        /* work arrived, stop, or a request finished */
+	pthread_t thread;
+	bool started, failed, stop, busy;   /* busy: the thread runs a request */
+	struct prefetch_req q[PREFETCH_QUEUE];  /* ring: head, n */
+	unsigned head, n;
+	uint64_t step;              /* bytes per kernel call: the device's readahead size,
+				     * the most one call is sure to read (prefetch_set_device) */
+	uint64_t queued, dropped;   /* requests accepted / dropped (queue full, no thread) */
+	uint64_t bytes;             /* bytes asked for by accepted requests */
+};
+
 struct logdir {
 	char *path;                 /* owned */
 	int dirfd;                  /* owned */
@@ -566,6 +596,7 @@ struct logdir {
 				     * logdir_free */
 	struct janitor jan;         /* retention.c */
 	struct start_ckpt lso;      /* retention.c */
+	struct prefetcher pf;       /* prefetch.c */
 };
 
 /* Segment deletion shared by retention (retention.c) and the cleaner
@@ -597,6 +628,26 @@ int retention__pass(struct plog *pl, int64_t now_ms, bool by_policy);
 void start_offset__settle(struct logdir *ld, struct plog *pl, int64_t first);
 /* Frees ld->lso's memory (logdir__janitor_fini). */
 void start_offset__fini(struct logdir *ld);
+/* ---- prefetch.c: reading ahead of readers behind the log end */
+void prefetch_init(struct prefetcher *pf);
+void prefetch_fini(struct prefetcher *pf);
+/* Sizes the kernel calls for the device under dirfd (logdir_open). */
+void prefetch_set_device(struct prefetcher *pf, int dirfd);
+/* After a read of bytes [from, to) of seg, whose written bytes end at
+ * size: when the read crossed a chunk boundary, queues the read-ahead of
+ * the chunks after it. Any thread; no plog lock needed (seg is referenced
+ * by the caller). */
+void prefetch_after_read(struct prefetcher *pf, struct segment *seg, uint64_t from, uint64_t to,
+			 uint64_t size);
+/* The rule alone: true and the range [*pos, *pos + *len) to read ahead
+ * after a read of [from, to) in a segment of size bytes (before the trim
+ * of what the segment's last request already asked for). */
+bool prefetch_range(uint64_t from, uint64_t to, uint64_t size, uint64_t *pos, uint64_t *len);
+/* Returns once the queue is empty and the thread idle (tests). */
+void prefetch_wait_idle(struct prefetcher *pf);
+/* Stops the thread and drops the queued requests' references. */
+void prefetch_stop(struct prefetcher *pf);
+
 /* ---- called from logdir.c */
 /* Initializes / frees ld->jan and ld->lso (logdir_alloc / logdir_free). */
 void logdir__janitor_init(struct logdir *ld);

@@ -305,6 +305,7 @@ static void logdir_free(struct logdir *ld)
 	free(ld->doomed);
 	free(ld->parts);
 	logdir__janitor_fini(ld);
+	prefetch_fini(&ld->pf);
 	cleaner__free(ld);
 	if (ld->dirfd >= 0)
 		close(ld->dirfd);
@@ -333,6 +334,7 @@ static struct logdir *logdir_alloc(const char *path, int64_t flush_scheduler_ms)
 	pthread_mutex_init(&ld->ckpt_mu, NULL);
 	atomic_init(&ld->ckpt_wanted, false);
 	logdir__janitor_init(ld);
+	prefetch_init(&ld->pf);
 	return ld;
 }
 
@@ -348,6 +350,7 @@ struct logdir *logdir_open(const char *path, int64_t flush_scheduler_ms, char *e
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
+	prefetch_set_device(&ld->pf, ld->dirfd);
 	bool have_ckpt = ckpt_read(ld);
 	logdir__start_offsets_load(ld);
 	ld->clean = logdir_take_marker(ld);
@@ -550,6 +553,7 @@ void logdir_close(struct logdir *ld)
 {
 	if (ld == NULL)
 		return;
+	prefetch_stop(&ld->pf);    /* its queue holds segments */
 	logdir__janitor_stop(ld);  /* its passes hold partitions */
 	cleaner__stop(ld);         /* so do the cleaner's */
 	for (;;) {

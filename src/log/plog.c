@@ -701,6 +701,8 @@ int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_by
 		int rc = plog_read_segment(pl, seg, pos, end, offset, max_offset, max_bytes, min_one,
 					   known, out);
 		if (rc == 1 && out->len > 0) {
+			if (pl->ld != NULL)
+				prefetch_after_read(&pl->ld->pf, seg, out->pos, out->pos + out->len, end);
 			out->file = &seg->ref;  /* the caller now owns this reference */
 			return KAFKA_NONE;
 		}
