@@ -122,7 +122,10 @@ struct plog_slice {
  * returned even if larger (KIP-74). One segment per call. Returns KAFKA_NONE
  * (slice may be empty at the end of the log; then out->file is NULL),
  * KAFKA_OFFSET_OUT_OF_RANGE (offset < start or > end), or
- * KAFKA_KAFKA_STORAGE_ERROR when the segment cannot be read. */
+ * KAFKA_KAFKA_STORAGE_ERROR when the segment cannot be read. A read from
+ * the file (not a tail read of batches just appended) that crosses into a
+ * new 4 MiB chunk of its segment has the log dir's prefetch thread read
+ * the next chunks into the page cache (prefetch.c). */
 int plog_read(struct plog *pl, int64_t offset, int64_t max_offset, size_t max_bytes,
 	      bool min_one, struct plog_slice *out);
 
@@ -277,7 +280,9 @@ const char *plog_dir(const struct plog *pl);
 /* ------------------------------------------------------------ the log dir */
 
 /* The log directory: owns the flusher thread (group commit), the
- * recovery-point checkpoint and the registry of open partitions. */
+ * prefetch thread (reading ahead of readers behind the log end; started on
+ * first need), the recovery-point checkpoint and the registry of open
+ * partitions. */
 /* Opens (creating if needed) the log dir. Reads the recovery-point
  * checkpoint and the clean-shutdown marker (then removes the marker, so a
  * crash from now on is seen as unclean). Starts the flusher thread.
@@ -299,7 +304,7 @@ void logdir_plog_delete(struct logdir *ld, struct plog *pl);
 int logdir_checkpoint(struct logdir *ld);
 /* Flushes and closes every partition still open (their plog pointers are
  * invalid afterwards: close the layers holding them first), stops the
- * flusher, writes the checkpoint and — when no partition failed — the
+ * prefetch thread and the flusher, writes the checkpoint and — when no partition failed — the
  * clean-shutdown marker. */
 void logdir_close(struct logdir *ld);
 /* Starts the janitor thread: a retention pass over every open partition each
