@@ -93,6 +93,7 @@ void prefetch_fini(struct prefetcher *pf)
 static void *prefetch_main(void *arg)
 {
 	struct prefetcher *pf = arg;
+	pthread_setname_np(pthread_self(), "runnel-prefetch");
 	pthread_mutex_lock(&pf->mu);
 	for (;;) {
 		while (pf->n == 0 && !pf->stop)
