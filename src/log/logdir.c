@@ -519,9 +519,15 @@ void logdir_plog_delete(struct logdir *ld, struct plog *pl)
 	snprintf(doomed, sizeof doomed, "%s.%016llx%08x-delete", old, (unsigned long long)clock_mono_us(),
 		 atomic_fetch_add(&seq, 1));
 	int e = plog__dir_rename(pl, doomed);
+	/* ENOENT: the dir is no longer under its name (moved aside or removed
+	 * by someone else), so there is nothing to remove — and removing "old"
+	 * in place later could hit a new partition of the same name. */
+	bool gone = e == ENOENT;
 	if (e == 0)
 		e = plog__sync_dir(ld->dirfd);
-	if (e != 0) {
+	if (gone) {
+		log_warn("log", "%s/%s: deleted, but its directory was already gone", ld->path, old);
+	} else if (e != 0) {
 		log_error("log", "%s/%s: cannot rename to %s: %s; removing it in place", ld->path, old,
 			  doomed, strerror(e));
 		snprintf(doomed, sizeof doomed, "%s", old);
@@ -531,6 +537,8 @@ void logdir_plog_delete(struct logdir *ld, struct plog *pl)
 	pthread_mutex_unlock(&pl->mu);
 	plog__fail_waiters(pl, KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
 	plog__unref(pl);
+	if (gone)
+		return;
 	pthread_mutex_lock(&ld->mu);
 	doomed_push(ld, doomed);
 	ld->wake = true;

@@ -1168,6 +1168,36 @@ static void *conc_reader_main(void *arg)
 	return NULL;
 }
 
+/* A partition whose dir vanished from under its name (here moved aside
+ * by hand; in the broker, a create renaming a dir it took for stale) is
+ * deleted without touching that name again: a new partition created
+ * under it at once keeps its files after the flusher's reap. */
+TEST(delete_of_a_partition_whose_dir_is_gone_leaves_its_name_alone)
+{
+	fx_mkdir();
+	struct plog_config cfg = fx_cfg();
+	struct logdir *ld = fx_open_dir();
+	struct plog *pl = fx_open_plog(ld, "again", &cfg);
+	fx_append(pl, 3, 1000, "old");
+	char path[300], aside[320];
+	snprintf(path, sizeof path, "%s/again-0", fx_dir);
+	snprintf(aside, sizeof aside, "%s/again-0.aside", fx_dir);
+	CHECK_EQ(rename(path, aside), 0);
+	logdir_plog_delete(ld, pl);
+	pl = fx_open_plog(ld, "again", &cfg);
+	fx_append(pl, 5, 2000, "new");
+	CHECK_EQ(plog_flush(pl), KAFKA_NONE);
+	logdir__reap(ld);
+	CHECK_EQ(fx_read_all(pl, 0), 1);
+	logdir_close(ld);
+	ld = fx_open_dir();
+	pl = fx_open_plog(ld, "again", &cfg);
+	CHECK_EQ(plog_end_offset(pl), 5);
+	CHECK_EQ(fx_read_all(pl, 0), 1);
+	logdir_close(ld);
+	fx_done();
+}
+
 TEST(concurrent_appends_reads_and_waiters)
 {
 	fx_mkdir();
