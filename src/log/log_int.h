@@ -153,6 +153,7 @@ struct segment {
 	 * the same reader starts where it ended. */
 	uint64_t pf_from, pf_to;
 	int64_t pf_ms;
+	uint32_t pf_epoch;          /* the prefetcher's epoch in which it was last counted */
 };
 
 /* Incremental reader over a segment's .log with read-ahead. Not shared:
@@ -549,9 +550,11 @@ enum {
 	PREFETCH_CHUNK = 4 << 20,   /* bytes; a read crossing into a chunk asks for the next */
 	PREFETCH_AHEAD = 8,         /* chunks asked for ahead of a reader */
 	PREFETCH_STEP_MIN = 128 << 10, /* bytes per kernel call when the device's are unknown */
-	PREFETCH_MARK_MS = 1000,    /* a segment's last request trims the next one this long */
+	PREFETCH_MARK_MS = 1000,    /* a segment's last request trims the next one this long;
+				     * also the epoch over which readers are counted */
 	PREFETCH_QUEUE = 64,        /* requests waiting; more are dropped */
 };
+#define PREFETCH_BUDGET_MAX (512ULL << 20) /* page cache asked for ahead of all readers */
 struct prefetch_req {
 	struct segment *seg;        /* referenced while queued */
 	uint64_t pos, len;
@@ -565,6 +568,11 @@ struct prefetcher {
 	unsigned head, n;
 	uint64_t step;              /* bytes per kernel call: the device's readahead size,
 				     * the most one call is sure to read (prefetch_set_device) */
+	uint64_t budget;            /* bytes ahead of all readers together: min(RAM / 8,
+				     * PREFETCH_BUDGET_MAX); shared by the readers counted */
+	int64_t epoch_ms;           /* start of the current epoch (mono ms) */
+	uint32_t epoch;             /* its number, from 1 */
+	unsigned readers, readers_before;  /* segments read ahead in this / the last epoch */
 	uint64_t queued, dropped;   /* requests accepted / dropped (queue full, no thread) */
 	uint64_t bytes;             /* bytes asked for by accepted requests */
 };
@@ -639,10 +647,11 @@ void prefetch_set_device(struct prefetcher *pf, int dirfd);
  * by the caller). */
 void prefetch_after_read(struct prefetcher *pf, struct segment *seg, uint64_t from, uint64_t to,
 			 uint64_t size);
-/* The rule alone: true and the range [*pos, *pos + *len) to read ahead
- * after a read of [from, to) in a segment of size bytes (before the trim
- * of what the segment's last request already asked for). */
-bool prefetch_range(uint64_t from, uint64_t to, uint64_t size, uint64_t *pos, uint64_t *len);
+/* The rule alone: true and the range [*pos, *pos + *len) to read ahead,
+ * `ahead` chunks, after a read of [from, to) in a segment of size bytes
+ * (before the trim of what the segment's last request already asked for). */
+bool prefetch_range(uint64_t from, uint64_t to, uint64_t size, unsigned ahead, uint64_t *pos,
+		    uint64_t *len);
 /* Returns once the queue is empty and the thread idle (tests). */
 void prefetch_wait_idle(struct prefetcher *pf);
 /* Stops the thread and drops the queued requests' references. */

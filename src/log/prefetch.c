@@ -38,9 +38,13 @@
  * of the device's read_ahead_kb (/sys/class/bdi/<dev>/read_ahead_kb; 128
  * KiB when unknown).
  *
- * Memory: at most PREFETCH_AHEAD chunks (32 MiB) of page cache ahead of
- * each reader, read once; under memory pressure the kernel may drop them
- * again, which costs the reader what it costs without this module.
+ * Memory: up to PREFETCH_AHEAD chunks (32 MiB) of page cache ahead of a
+ * reader, and a budget for all of them together — min(RAM / 8, 512 MiB),
+ * shared by the segments read ahead in the last second (counted per
+ * epoch of PREFETCH_MARK_MS: O(1), no list to sweep): with many readers
+ * each window shrinks, down to one chunk. Pages read ahead and then
+ * dropped by the kernel before their reader came cost a second read, so
+ * asking for more than memory holds would only waste the disk.
  *
  * Threads and ownership: prefetch_after_read runs on any reader's thread;
  * a queued request holds a segment reference (the file stays open even if
@@ -54,6 +58,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "log/log_int.h"
 #include "util/clock.h"
@@ -64,11 +69,15 @@ void prefetch_init(struct prefetcher *pf)
 	memset(pf, 0, sizeof *pf);
 	pthread_mutex_init(&pf->mu, NULL);
 	pthread_cond_init(&pf->cond, NULL);
+	pf->step = PREFETCH_STEP_MIN;
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	uint64_t ram = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+	pf->budget = ram > 0 && ram / 8 < PREFETCH_BUDGET_MAX ? ram / 8 : PREFETCH_BUDGET_MAX;
+	pf->epoch = 1;
 }
 
 void prefetch_set_device(struct prefetcher *pf, int dirfd)
 {
-	pf->step = PREFETCH_STEP_MIN;
 	struct stat st;
 	char path[96];
 	if (fstat(dirfd, &st) != 0)
@@ -138,7 +147,8 @@ static bool prefetch_running(struct prefetcher *pf)
 	return true;
 }
 
-bool prefetch_range(uint64_t from, uint64_t to, uint64_t size, uint64_t *pos, uint64_t *len)
+bool prefetch_range(uint64_t from, uint64_t to, uint64_t size, unsigned ahead, uint64_t *pos,
+		    uint64_t *len)
 {
 	if (to <= from)
 		return false;
@@ -146,7 +156,7 @@ bool prefetch_range(uint64_t from, uint64_t to, uint64_t size, uint64_t *pos, ui
 	if (from / PREFETCH_CHUNK == k && from != 0)
 		return false;                    /* no boundary crossed */
 	uint64_t start = (k + 1) * PREFETCH_CHUNK;
-	uint64_t end = start + (uint64_t)PREFETCH_AHEAD * PREFETCH_CHUNK;
+	uint64_t end = start + (uint64_t)ahead * PREFETCH_CHUNK;
 	if (end > size)
 		end = size;
 	if (start >= end)
@@ -156,15 +166,40 @@ bool prefetch_range(uint64_t from, uint64_t to, uint64_t size, uint64_t *pos, ui
 	return true;
 }
 
+/* The chunks each reader may have read ahead now: the budget shared by
+ * the segments counted in this epoch or the last (the larger count), so
+ * a reader that went quiet leaves the count within two epochs. pf->mu. */
+static unsigned prefetch_ahead(struct prefetcher *pf, struct segment *seg, int64_t now)
+{
+	if (now - pf->epoch_ms >= PREFETCH_MARK_MS) {
+		pf->readers_before = now - pf->epoch_ms < 2 * PREFETCH_MARK_MS ? pf->readers : 0;
+		pf->readers = 0;
+		pf->epoch++;
+		pf->epoch_ms = now;
+	}
+	if (seg->pf_epoch != pf->epoch) {
+		seg->pf_epoch = pf->epoch;
+		pf->readers++;
+	}
+	uint64_t n = pf->readers > pf->readers_before ? pf->readers : pf->readers_before;
+	uint64_t chunks = pf->budget / (n * PREFETCH_CHUNK);
+	return chunks < 1 ? 1 : chunks > PREFETCH_AHEAD ? PREFETCH_AHEAD : (unsigned)chunks;
+}
+
 void prefetch_after_read(struct prefetcher *pf, struct segment *seg, uint64_t from, uint64_t to,
 			 uint64_t size)
 {
 	uint64_t pos, len;
-	if (!prefetch_range(from, to, size, &pos, &len))
-		return;
-	uint64_t end = pos + len;
+	if (!prefetch_range(from, to, size, PREFETCH_AHEAD, &pos, &len))
+		return;  /* the common case, without a lock */
 	int64_t now = clock_mono_ms();
 	pthread_mutex_lock(&pf->mu);
+	unsigned ahead = prefetch_ahead(pf, seg, now);
+	if (ahead < PREFETCH_AHEAD && !prefetch_range(from, to, size, ahead, &pos, &len)) {
+		pthread_mutex_unlock(&pf->mu);
+		return;
+	}
+	uint64_t end = pos + len;
 	uint64_t start = pos;
 	if (seg->pf_from <= pos && pos < seg->pf_to && now - seg->pf_ms < PREFETCH_MARK_MS)
 		start = seg->pf_to;  /* the same reader's last request covers the head */

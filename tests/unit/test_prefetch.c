@@ -15,23 +15,23 @@ TEST(rule_asks_for_the_chunks_ahead_once_per_boundary)
 	const uint64_t C = PREFETCH_CHUNK, A = PREFETCH_AHEAD;
 	uint64_t pos, len;
 	/* inside one chunk: nothing (the boundary was crossed earlier) */
-	CHECK(!prefetch_range(C + 1, 2 * C - 1, 100 * C, &pos, &len));
-	CHECK(!prefetch_range(5, 5, 100 * C, &pos, &len));
+	CHECK(!prefetch_range(C + 1, 2 * C - 1, 100 * C, A, &pos, &len));
+	CHECK(!prefetch_range(5, 5, 100 * C, A, &pos, &len));
 	/* crossing into chunk 2 asks for chunks 3 .. 2 + A */
-	CHECK(prefetch_range(2 * C - 10, 2 * C + 10, 100 * C, &pos, &len));
+	CHECK(prefetch_range(2 * C - 10, 2 * C + 10, 100 * C, A, &pos, &len));
 	CHECK_EQ(pos, 3 * C);
 	CHECK_EQ(len, A * C);
 	/* a read at a segment's start (a reader moving on from the previous
 	 * segment, or from the beginning) counts as entering chunk 0 */
-	CHECK(prefetch_range(0, 1000, 100 * C, &pos, &len));
+	CHECK(prefetch_range(0, 1000, 100 * C, A, &pos, &len));
 	CHECK_EQ(pos, C);
 	CHECK_EQ(len, A * C);
 	/* clipped to the bytes written; nothing when none lie ahead */
-	CHECK(prefetch_range(2 * C - 10, 2 * C + 10, 3 * C + 7, &pos, &len));
+	CHECK(prefetch_range(2 * C - 10, 2 * C + 10, 3 * C + 7, A, &pos, &len));
 	CHECK_EQ(pos, 3 * C);
 	CHECK_EQ(len, 7);
-	CHECK(!prefetch_range(2 * C - 10, 2 * C + 10, 3 * C, &pos, &len));
-	CHECK(!prefetch_range(0, 1000, 1000, &pos, &len));
+	CHECK(!prefetch_range(2 * C - 10, 2 * C + 10, 3 * C, A, &pos, &len));
+	CHECK(!prefetch_range(0, 1000, 1000, A, &pos, &len));
 }
 
 TEST(rule_keeps_a_sequential_reader_covered)
@@ -45,7 +45,7 @@ TEST(rule_keeps_a_sequential_reader_covered)
 		uint64_t to = from + step < size ? from + step : size;
 		CHECK(to <= covered);
 		uint64_t pos, len;
-		if (prefetch_range(from, to, size, &pos, &len)) {
+		if (prefetch_range(from, to, size, PREFETCH_AHEAD, &pos, &len)) {
 			requests++;
 			CHECK(pos <= covered);
 			if (pos + len > covered)
@@ -222,6 +222,39 @@ TEST(same_reader_asks_for_each_chunk_once)
 	prefetch_stop(&pf);
 	CHECK_EQ(atomic_load(&seg->ref.refs), 1);
 	segment_unref(seg);
+	prefetch_fini(&pf);
+}
+
+TEST(many_readers_share_the_budget)
+{
+	struct prefetcher pf;
+	struct segment *segs[20];
+	segs[0] = fake_segment(&pf);
+	for (int i = 1; i < 20; i++)
+		CHECK((segs[i] = segment_new(0)) != NULL);
+	const uint64_t C = PREFETCH_CHUNK;
+	pf.budget = 16 * C;
+	/* Readers arriving one after another in the same second: the window
+	 * each gets is the budget over the readers counted so far, between
+	 * one chunk and PREFETCH_AHEAD. */
+	uint64_t before = 0;
+	for (int i = 0; i < 20; i++) {
+		prefetch_after_read(&pf, segs[i], 0, MiB, 1000 * C);
+		uint64_t want = 16 / (uint64_t)(i + 1);
+		want = want < 1 ? 1 : want > PREFETCH_AHEAD ? PREFETCH_AHEAD : want;
+		CHECK_EQ(pf.bytes - before, want * C);
+		before = pf.bytes;
+	}
+	/* Two epochs later only the readers still reading count: one alone
+	 * gets the whole window again. */
+	pf.epoch_ms -= 2 * PREFETCH_MARK_MS;
+	prefetch_after_read(&pf, segs[0], 500 * C - 1, 500 * C + 1, 1000 * C);
+	CHECK_EQ(pf.bytes - before, PREFETCH_AHEAD * C);
+	prefetch_stop(&pf);
+	for (int i = 0; i < 20; i++) {
+		CHECK_EQ(atomic_load(&segs[i]->ref.refs), 1);
+		segment_unref(segs[i]);
+	}
 	prefetch_fini(&pf);
 }
 
