@@ -190,15 +190,12 @@ void prefetch_after_read(struct prefetcher *pf, struct segment *seg, uint64_t fr
 			 uint64_t size)
 {
 	uint64_t pos, len;
-	if (!prefetch_range(from, to, size, PREFETCH_AHEAD, &pos, &len))
+	if (!prefetch_range(from, to, size, 1, &pos, &len))
 		return;  /* the common case, without a lock */
 	int64_t now = clock_mono_ms();
 	pthread_mutex_lock(&pf->mu);
-	unsigned ahead = prefetch_ahead(pf, seg, now);
-	if (ahead < PREFETCH_AHEAD && !prefetch_range(from, to, size, ahead, &pos, &len)) {
-		pthread_mutex_unlock(&pf->mu);
-		return;
-	}
+	/* Crossed, with bytes ahead: true for any window of >= 1 chunk. */
+	(void)prefetch_range(from, to, size, prefetch_ahead(pf, seg, now), &pos, &len);
 	uint64_t end = pos + len;
 	uint64_t start = pos;
 	if (seg->pf_from <= pos && pos < seg->pf_to && now - seg->pf_ms < PREFETCH_MARK_MS)
